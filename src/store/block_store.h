@@ -1,0 +1,153 @@
+// BlockStore: the one interface every layer of usbd implements.
+//
+// A volume is `block_count` blocks of `block_size` bytes (a power of two).
+// Layers are decorators: each owns the layer below it (std::unique_ptr), adds
+// one concern and forwards the rest. The NBD frontend is the only caller that
+// deals in byte ranges; below it everything is addressed by block number.
+//
+// Contract, for every implementation:
+//  - A block never written, or trimmed since, reads as zeros.
+//  - A read returns the latest completed write of that block (completed = the
+//    Write call returned OK).
+//  - After Flush() returns OK, every write and trim that completed before the
+//    call is durable (survives a crash of this process and of the host, as far
+//    as the layer's medium allows).
+//  - A failed write leaves the block holding either its old or its new
+//    content, never a mix and never garbage.
+//  - Errors are Status values with errno-style codes; nothing throws.
+//
+// Thread safety: every method may be called concurrently from any number of
+// threads, including for the same block. Concurrent writes to the same block
+// race (one of them wins whole, as in NBD); callers that need read-modify-
+// write atomicity lock above this interface.
+//
+// Lifecycle: the constructor does no I/O and starts no threads. Start() is
+// called once, after daemonising, before any other call. Shutdown() is called
+// once, after the last other call: it makes everything durable, stops this
+// layer's threads, then shuts down the layer below.
+#ifndef USBD_STORE_BLOCK_STORE_H_
+#define USBD_STORE_BLOCK_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace usbd {
+
+struct Geometry {
+  uint32_t block_size = 0;   // bytes, power of two
+  uint64_t block_count = 0;  // size of the volume in blocks
+
+  uint64_t size_bytes() const { return uint64_t{block_size} * block_count; }
+};
+
+// What a layer can do; each decorator narrows what it receives from below.
+struct Capabilities {
+  // Write() accepts any sub-range of a block. When false, writes must cover
+  // whole blocks and the frontend does read-modify-write of partial blocks.
+  bool partial_write = false;
+  // Trim() actually releases storage (otherwise it is emulated by zeros).
+  bool trim = true;
+  // Writes are durable only after Flush(); advertise NBD FLUSH/FUA.
+  bool flush = true;
+  // One coherent view shared by all connections (NBD CAN_MULTI_CONN).
+  bool multi_conn = true;
+  // Writes are refused with EPERM.
+  bool read_only = false;
+  // Zeroing a whole block (Trim) is much cheaper than writing it.
+  bool fast_zero = true;
+  // QueryAllocation() reports real holes (NBD base:allocation).
+  bool allocation = true;
+};
+
+// One named counter, reported by `--statsFilename` and the tests.
+struct StatEntry {
+  std::string name;  // "layer.counter"
+  uint64_t value;
+};
+
+class BlockStore {
+ public:
+  virtual ~BlockStore() = default;
+
+  virtual Geometry geometry() const = 0;
+  virtual Capabilities capabilities() const = 0;
+
+  virtual Status Start() = 0;
+  virtual Status Shutdown() = 0;
+
+  // Reads out.size() bytes of `block` starting at `offset` within the block.
+  // Requires offset + out.size() <= block_size.
+  virtual Status Read(uint64_t block, uint32_t offset,
+                      std::span<uint8_t> out) = 0;
+
+  // Writes `data` at `offset` within `block`. Unless
+  // capabilities().partial_write, offset is 0 and data is a whole block.
+  virtual Status Write(uint64_t block, uint32_t offset,
+                       std::span<const uint8_t> data) = 0;
+
+  // Makes the block read as zeros and, where possible, releases its storage.
+  virtual Status Trim(uint64_t block) = 0;
+
+  // Makes every completed write and trim durable.
+  virtual Status Flush() = 0;
+
+  // For blocks [first, first + count): allocated->at(i) is true when block
+  // first + i may hold data, false when it certainly reads as zeros.
+  virtual Status QueryAllocation(uint64_t first, uint64_t count,
+                                 std::vector<bool>* allocated) = 0;
+
+  // Appends this layer's counters, then those of the layers below.
+  virtual void CollectStats(std::vector<StatEntry>* out) const = 0;
+};
+
+// A decorator that forwards everything to the layer below; subclasses
+// override only what they change.
+class ForwardingStore : public BlockStore {
+ public:
+  explicit ForwardingStore(std::unique_ptr<BlockStore> inner)
+      : inner_(std::move(inner)) {}
+
+  Geometry geometry() const override { return inner_->geometry(); }
+  Capabilities capabilities() const override {
+    return inner_->capabilities();
+  }
+  Status Start() override { return inner_->Start(); }
+  Status Shutdown() override { return inner_->Shutdown(); }
+  Status Read(uint64_t block, uint32_t offset,
+              std::span<uint8_t> out) override {
+    return inner_->Read(block, offset, out);
+  }
+  Status Write(uint64_t block, uint32_t offset,
+               std::span<const uint8_t> data) override {
+    return inner_->Write(block, offset, data);
+  }
+  Status Trim(uint64_t block) override { return inner_->Trim(block); }
+  Status Flush() override { return inner_->Flush(); }
+  Status QueryAllocation(uint64_t first, uint64_t count,
+                         std::vector<bool>* allocated) override {
+    return inner_->QueryAllocation(first, count, allocated);
+  }
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    inner_->CollectStats(out);
+  }
+
+ protected:
+  BlockStore& inner() { return *inner_; }
+  const BlockStore& inner() const { return *inner_; }
+
+ private:
+  std::unique_ptr<BlockStore> inner_;
+};
+
+// Object key of a block, as the S3 and directory stores name it:
+// prefix + block number in 8 (or more) lower-case hex digits.
+std::string BlockObjectName(const std::string& prefix, uint64_t block);
+
+}  // namespace usbd
+
+#endif  // USBD_STORE_BLOCK_STORE_H_

@@ -1,0 +1,85 @@
+# Shared helpers for the integration tests; source it from a bash test.
+# Each test drives the real usbd binary ($USBD) with real clients.
+set -euo pipefail
+
+: "${USBD:?USBD must point at the usbd binary (make check sets it)}"
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+
+TEST_NAME=$(basename "$0" .sh)
+TMP=$(mktemp -d "/tmp/usbd-$TEST_NAME.XXXXXX")
+USBD_PID=
+declare -a CLEANUP_CMDS=()
+
+cleanup() {
+  local status=$?
+  local cmd
+  for ((i = ${#CLEANUP_CMDS[@]} - 1; i >= 0; i--)); do
+    eval "${CLEANUP_CMDS[$i]}" >/dev/null 2>&1 || true
+  done
+  if [ -n "$USBD_PID" ] && kill -0 "$USBD_PID" 2>/dev/null; then
+    kill -KILL "$USBD_PID" 2>/dev/null || true
+  fi
+  if [ $status -ne 0 ] && [ $status -ne 77 ] && [ -f "$TMP/usbd.log" ]; then
+    echo "--- usbd log ($TMP/usbd.log) ---" >&2
+    tail -n 50 "$TMP/usbd.log" >&2
+  fi
+  rm -rf "$TMP"
+  exit $status
+}
+trap cleanup EXIT
+
+on_exit() { CLEANUP_CMDS+=("$*"); }
+
+fail() {
+  echo "FAIL: $TEST_NAME: $*" >&2
+  exit 1
+}
+
+# Exits 77 (automake's SKIP) when a tool is genuinely missing, loudly.
+require_tool() {
+  local tool
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "SKIP: $TEST_NAME needs '$tool', which is not installed" >&2
+      echo "SKIP: install it (see contrib/debian-packages.txt) to run this test" >&2
+      exit 77
+    fi
+  done
+}
+
+# start_usbd ARGS...: runs usbd in the foreground on $TMP/usbd.sock, waits
+# until it accepts connections, sets USBD_PID, SOCK and URI.
+SOCK="$TMP/usbd.sock"
+URI="nbd+unix:///?socket=$SOCK"
+start_usbd() {
+  rm -f "$SOCK"
+  "$USBD" -f --listen="unix:$SOCK" "$@" >>"$TMP/usbd.log" 2>&1 &
+  USBD_PID=$!
+  local i
+  for ((i = 0; i < 200; i++)); do
+    if [ -S "$SOCK" ]; then return 0; fi
+    if ! kill -0 "$USBD_PID" 2>/dev/null; then
+      wait "$USBD_PID" || true
+      fail "usbd exited during start: $(tail -n 5 "$TMP/usbd.log")"
+    fi
+    sleep 0.05
+  done
+  fail "usbd did not create $SOCK within 10 s"
+}
+
+# stop_usbd: SIGTERM, then expects a clean exit 0.
+stop_usbd() {
+  [ -n "$USBD_PID" ] || return 0
+  kill -TERM "$USBD_PID"
+  local status=0
+  wait "$USBD_PID" || status=$?
+  USBD_PID=
+  [ $status -eq 0 ] || fail "usbd exited with status $status after SIGTERM"
+}
+
+# Random test data of SIZE bytes (deterministic per seed).
+make_random_file() {  # FILE SIZE_BYTES [SEED]
+  local file=$1 size=$2 seed=${3:-1}
+  openssl enc -aes-128-ctr -pass "pass:usbd-$seed" -nosalt -pbkdf2 \
+    </dev/zero 2>/dev/null | head -c "$size" >"$file"
+}
