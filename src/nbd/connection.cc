@@ -72,6 +72,9 @@ void Connection::Serve() {
   Result<Session> session = Negotiate(socket_.get(), info_);
   if (!session.ok()) {
     LogDebug("handshake ended: " + session.status().ToString());
+    // The client sees the end now; the descriptor itself is closed by the
+    // destructor, so a concurrent Stop() never touches a reused number.
+    ::shutdown(socket_.get(), SHUT_RDWR);
     return;
   }
   session_ = *session;
@@ -83,6 +86,7 @@ void Connection::Serve() {
   }
   WorkerLoop();
   for (std::thread& t : helpers) t.join();
+  ::shutdown(socket_.get(), SHUT_RDWR);
   LogDebug("client disconnected");
 }
 

@@ -38,7 +38,10 @@ class DirStore : public BlockStore {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("cannot open store directory " + dir);
     dir_fd_.Reset(fd);
-    if (!options_.read_only) RemoveStaleTempFiles();
+    if (!options_.read_only) {
+      USBD_RETURN_IF_ERROR(CreatePrefixDirectories());
+      RemoveStaleTempFiles();
+    }
     return Status::Ok();
   }
 
@@ -79,8 +82,7 @@ class DirStore : public BlockStore {
       return Status::Invalid("directory store writes whole blocks only");
     }
     std::string name = BlockObjectName(options_.prefix, block);
-    std::string temp = kTempMarker + name + "-" +
-                       std::to_string(temp_counter_.fetch_add(1));
+    std::string temp = TempName(name);
     Fd fd(::openat(dir_fd_.get(), temp.c_str(),
                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd.valid()) return ErrnoStatus("cannot create " + temp);
@@ -166,6 +168,27 @@ class DirStore : public BlockStore {
   }
 
  private:
+  // A prefix with slashes ("vol1/") names subdirectories, as S3 keys do.
+  Status CreatePrefixDirectories() {
+    size_t slash = 0;
+    while ((slash = options_.prefix.find('/', slash)) != std::string::npos) {
+      std::string sub = options_.prefix.substr(0, slash++);
+      if (!sub.empty() && ::mkdirat(dir_fd_.get(), sub.c_str(), 0700) != 0 &&
+          errno != EEXIST) {
+        return ErrnoStatus("cannot create " + options_.directory + "/" + sub);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // The temporary file sits next to its block file (same directory, so the
+  // rename is atomic), hidden behind kTempMarker.
+  std::string TempName(const std::string& name) {
+    size_t base = name.rfind('/') + 1;  // npos + 1 == 0
+    return name.substr(0, base) + kTempMarker + name.substr(base) + "-" +
+           std::to_string(temp_counter_.fetch_add(1));
+  }
+
   // A failed flush must not forget what still needs syncing.
   Status RequeueAfterFailure(const std::set<uint64_t>& blocks, Status status) {
     std::lock_guard lock(mu_);
@@ -177,17 +200,20 @@ class DirStore : public BlockStore {
   // Temporary files left by a crash mid-write were never renamed into place,
   // so they hold nothing that was ever reported written.
   void RemoveStaleTempFiles() {
-    int fd = ::dup(dir_fd_.get());
+    size_t base = options_.prefix.rfind('/') + 1;
+    std::string sub = options_.prefix.substr(0, base);
+    int fd = ::openat(dir_fd_.get(), sub.empty() ? "." : sub.c_str(),
+                      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
     DIR* dir = ::fdopendir(fd);
     if (dir == nullptr) {
       ::close(fd);
       return;
     }
-    std::string marker = std::string(kTempMarker) + options_.prefix;
+    std::string marker = kTempMarker + options_.prefix.substr(base);
     while (struct dirent* entry = ::readdir(dir)) {
       if (std::strncmp(entry->d_name, marker.c_str(), marker.size()) == 0) {
-        ::unlinkat(dir_fd_.get(), entry->d_name, 0);
+        ::unlinkat(::dirfd(dir), entry->d_name, 0);
       }
     }
     ::closedir(dir);

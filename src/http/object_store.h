@@ -1,0 +1,85 @@
+// ObjectStore: a flat namespace of whole objects addressed by key, the
+// interface the S3, plain-HTTP and in-memory stores implement and the block
+// adapter (object_block_store.h) is written against.
+//
+// Contract, for every implementation:
+//  - Objects are written and read whole. Put replaces an object atomically:
+//    a Get sees the old or the new content, never a mix.
+//  - Once Put or Delete returned OK, the change is durable (an S3 or HTTP
+//    2xx is durable) and visible to every later Get, Head and List.
+//  - A missing object is not an error: Get and Head return std::nullopt and
+//    Delete returns OK.
+//  - Every failure is a Status whose retryable() bit says whether trying the
+//    same call again may succeed (5xx, 429/SlowDown, timeouts, connection
+//    reset or refused, truncated bodies) or cannot (bad credentials, denied,
+//    malformed request, missing bucket). Stores never retry by themselves;
+//    the retry layer above does. A store never blocks longer than its
+//    per-attempt timeout.
+//  - Error messages name the operation, the key and, for credential errors,
+//    the access key id and bucket, never a secret.
+//
+// Thread safety: every method may be called concurrently from any number of
+// threads; implementations run concurrent calls in parallel.
+//
+// Lifecycle: constructing a store does no I/O; the first call connects.
+#ifndef USBD_HTTP_OBJECT_STORE_H_
+#define USBD_HTTP_OBJECT_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace usbd {
+
+// One entry of a listing.
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+};
+
+// Called once per object found by List. Return true to go on, false to stop
+// the listing early (List then returns OK).
+using ListCallback = std::function<bool(const ObjectInfo&)>;
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // Where the objects live, for log lines: "s3://bucket at https://host/".
+  // Contains no secret.
+  virtual std::string Describe() const = 0;
+
+  // The object's content, or std::nullopt when it does not exist.
+  // `size_hint` (the expected size, or 0) only pre-sizes the buffer.
+  virtual Result<std::optional<std::vector<uint8_t>>> Get(
+      const std::string& key, size_t size_hint = 0) = 0;
+
+  // Creates or replaces the object.
+  virtual Status Put(const std::string& key,
+                     std::span<const uint8_t> data) = 0;
+
+  // Removes the object; removing a missing object is OK.
+  virtual Status Delete(const std::string& key) = 0;
+
+  // The object's size, or std::nullopt when it does not exist.
+  virtual Result<std::optional<uint64_t>> Head(const std::string& key) = 0;
+
+  // Calls `callback` for every object whose key starts with `prefix`, in
+  // ascending key order, fetching as many pages as needed. Returns ENOTSUP
+  // (not retryable) when the store cannot list (plain HTTP). Objects
+  // created or removed during the listing may or may not be reported.
+  virtual Status List(const std::string& prefix,
+                      const ListCallback& callback) = 0;
+
+  // Whether List is supported, without any I/O.
+  virtual bool CanList() const = 0;
+};
+
+}  // namespace usbd
+
+#endif  // USBD_HTTP_OBJECT_STORE_H_

@@ -1,0 +1,202 @@
+#include "retry/retry_store.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "util/log.h"
+
+namespace usbd {
+namespace {
+
+using Clock = RetryOptions::Clock;
+using std::chrono::duration;
+using std::chrono::duration_cast;
+
+// Fills in the real clock, sleep and random source where none was injected.
+RetryOptions WithDefaults(RetryOptions options) {
+  if (!options.now) options.now = [] { return Clock::now(); };
+  if (!options.sleep) {
+    options.sleep = [](Clock::duration d) { std::this_thread::sleep_for(d); };
+  }
+  if (!options.random) {
+    options.random = [] {
+      thread_local std::mt19937_64 engine{std::random_device{}()};
+      return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+    };
+  }
+  if (options.initial_pause.count() < 0) options.initial_pause = {};
+  if (options.max_pause_total.count() < 0) options.max_pause_total = {};
+  if (options.max_single_pause.count() < 0) options.max_single_pause = {};
+  return options;
+}
+
+std::string FormatSeconds(Clock::duration d) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", duration<double>(d).count());
+  return text;
+}
+
+}  // namespace
+
+RetryPolicy::RetryPolicy(RetryOptions options)
+    : options_(WithDefaults(std::move(options))) {}
+
+Clock::time_point RetryPolicy::Now() const { return options_.now(); }
+
+RetryStats RetryPolicy::stats() const {
+  RetryStats stats;
+  stats.retries = retries_.load(std::memory_order_relaxed);
+  stats.recovered = recovered_.load(std::memory_order_relaxed);
+  stats.giveups = giveups_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+Clock::duration RetryPolicy::NextPause(int retry) const {
+  constexpr Clock::duration kMinPause = std::chrono::milliseconds(1);
+  const Clock::duration cap = options_.max_single_pause;
+  Clock::duration ceiling = options_.initial_pause;
+  for (int i = 1; i < retry && ceiling < cap; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, cap);
+
+  double r = options_.random();
+  if (!(r >= 0.0)) r = 0.0;  // also catches NaN
+  r = std::min(r, 1.0);
+  auto pause = duration_cast<Clock::duration>(duration<double, Clock::period>(
+      static_cast<double>(ceiling.count()) * r));
+  return std::max(pause, kMinPause);
+}
+
+Status RetryPolicy::Run(const std::string& what,
+                        const std::function<Status()>& op) {
+  const Clock::time_point start = Now();
+  Status first = op();
+  return Resume(start, std::move(first), what, op);
+}
+
+Status RetryPolicy::Resume(Clock::time_point start, Status status,
+                           const std::string& what,
+                           const std::function<Status()>& op) {
+  if (status.ok() || !status.retryable()) return status;
+
+  const Clock::time_point deadline = start + options_.max_pause_total;
+  int attempts = 1;
+  for (Clock::time_point now = Now(); now < deadline; now = Now()) {
+    const Clock::duration pause = std::min(NextPause(attempts), deadline - now);
+    if (LogEnabled(LogLevel::kDebug)) {
+      LogDebug(what + ": attempt " + std::to_string(attempts) + " failed (" +
+               status.ToString() + "), retrying in " + FormatSeconds(pause));
+    }
+    options_.sleep(pause);
+    retries_.fetch_add(1, std::memory_order_relaxed);
+    ++attempts;
+    status = op();
+    if (status.ok()) {
+      recovered_.fetch_add(1, std::memory_order_relaxed);
+      return status;
+    }
+    if (!status.retryable()) return status;
+  }
+
+  giveups_.fetch_add(1, std::memory_order_relaxed);
+  std::string message = what + " failed after " + std::to_string(attempts) +
+                        (attempts == 1 ? " attempt" : " attempts") + " in " +
+                        FormatSeconds(Now() - start) +
+                        ", giving up: " + status.ToString();
+  LogError(message);
+  return Status::IoError(std::move(message), /*retryable=*/false);
+}
+
+Status RetryWithBackoff(const RetryOptions& options, const std::string& what,
+                        const std::function<Status()>& op) {
+  RetryPolicy policy(options);
+  return policy.Run(what, op);
+}
+
+namespace {
+
+class RetryStore : public ForwardingStore {
+ public:
+  RetryStore(RetryOptions options, std::unique_ptr<BlockStore> inner)
+      : ForwardingStore(std::move(inner)), policy_(std::move(options)) {}
+
+  Status Start() override {
+    return policy_.Run("start of the object store",
+                       [this] { return inner().Start(); });
+  }
+
+  // Shutdown() is not retried: it runs on the way out, and the layers above
+  // have already flushed (with retries) before calling it.
+
+  Status Read(uint64_t block, uint32_t offset,
+              std::span<uint8_t> out) override {
+    return Retry([&] { return inner().Read(block, offset, out); },
+                 [&] { return BlockWhat("read", block); });
+  }
+
+  Status Write(uint64_t block, uint32_t offset,
+               std::span<const uint8_t> data) override {
+    return Retry([&] { return inner().Write(block, offset, data); },
+                 [&] { return BlockWhat("write", block); });
+  }
+
+  Status Trim(uint64_t block) override {
+    return Retry([&] { return inner().Trim(block); },
+                 [&] { return BlockWhat("trim", block); });
+  }
+
+  Status Flush() override {
+    return Retry([&] { return inner().Flush(); },
+                 [] { return std::string("flush"); });
+  }
+
+  Status QueryAllocation(uint64_t first, uint64_t count,
+                         std::vector<bool>* allocated) override {
+    return Retry(
+        [&] { return inner().QueryAllocation(first, count, allocated); },
+        [&] {
+          return "allocation query of blocks " + std::to_string(first) + ".." +
+                 std::to_string(first + count - 1);
+        });
+  }
+
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    const RetryStats stats = policy_.stats();
+    out->push_back({"retry.retries", stats.retries});
+    out->push_back({"retry.recovered", stats.recovered});
+    out->push_back({"retry.giveups", stats.giveups});
+    ForwardingStore::CollectStats(out);
+  }
+
+ private:
+  static std::string BlockWhat(const char* operation, uint64_t block) {
+    char hex[24];
+    std::snprintf(hex, sizeof hex, "%" PRIx64, block);
+    return std::string(operation) + " of block " + std::to_string(block) +
+           " (0x" + hex + ")";
+  }
+
+  // The first attempt runs without building a std::function or a message;
+  // only a retryable failure pays for them.
+  template <typename Op, typename What>
+  Status Retry(const Op& op, const What& what) {
+    const Clock::time_point start = policy_.Now();
+    Status first = op();
+    if (first.ok() || !first.retryable()) return first;
+    return policy_.Resume(start, std::move(first), what(), op);
+  }
+
+  RetryPolicy policy_;
+};
+
+}  // namespace
+
+std::unique_ptr<BlockStore> NewRetryStore(RetryOptions options,
+                                          std::unique_ptr<BlockStore> inner) {
+  return std::make_unique<RetryStore>(std::move(options), std::move(inner));
+}
+
+}  // namespace usbd

@@ -1,0 +1,105 @@
+// Retry: tries an operation again while the layer below says its failure is
+// transient (Status::retryable()), with exponential backoff and full jitter,
+// within a total time budget (s3backer's --initialRetryPause and
+// --maxRetryPause).
+//
+// Policy, for one operation:
+//  - Attempt 1 runs at once. A success, or an error that is not retryable,
+//    is returned unchanged, at once.
+//  - Before retry n (n = 1, 2, ...) the caller pauses for a random time drawn
+//    uniformly from (0, ceiling_n], where ceiling_n = initial_pause * 2^(n-1),
+//    capped at max_single_pause ("full jitter": concurrent clients that failed
+//    together do not retry together). A pause is at least 1 ms, so a failing
+//    store is never hammered in a tight loop.
+//  - The budget, max_pause_total, counts everything since attempt 1 started:
+//    the attempts themselves and the pauses. A pause never extends past the
+//    budget (it is shortened to end exactly at it); once the budget is spent
+//    no further attempt starts. So an operation takes at most the budget plus
+//    the duration of its last attempt, which the store below bounds with its
+//    own per-attempt timeout. A budget of zero disables retries.
+//  - When the budget is spent and the last error was retryable, the operation
+//    fails with EIO (not retryable, so no layer above retries it again) and
+//    one log line naming the operation (and block), the number of attempts,
+//    the time spent and the last error.
+//
+// Thread safety: RetryPolicy::Run and every method of the store may be called
+// concurrently. The injected now/sleep/random functions must then be safe to
+// call concurrently too (the defaults are).
+#ifndef USBD_RETRY_RETRY_STORE_H_
+#define USBD_RETRY_RETRY_STORE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "store/block_store.h"
+#include "util/status.h"
+
+namespace usbd {
+
+struct RetryOptions {
+  using Clock = std::chrono::steady_clock;
+
+  // Ceiling of the first pause; each further pause doubles it.
+  std::chrono::milliseconds initial_pause{200};
+  // Total time budget of one operation, attempts and pauses included.
+  std::chrono::milliseconds max_pause_total{30000};
+  // Ceiling of any single pause, so a long budget still retries regularly.
+  std::chrono::milliseconds max_single_pause{10000};
+
+  // Injection points for tests; empty means the real thing.
+  std::function<Clock::time_point()> now;      // default Clock::now
+  std::function<void(Clock::duration)> sleep;  // default sleep_for
+  std::function<double()> random;              // uniform in [0, 1]
+};
+
+struct RetryStats {
+  uint64_t retries = 0;    // attempts after the first one
+  uint64_t recovered = 0;  // operations that succeeded after retrying
+  uint64_t giveups = 0;    // operations failed with EIO, budget spent
+};
+
+// The policy above, reusable by code that is not a BlockStore (volume
+// metadata, mount token). Counts what it does in RetryStats.
+class RetryPolicy {
+ public:
+  using Clock = RetryOptions::Clock;
+
+  explicit RetryPolicy(RetryOptions options);
+
+  // Runs `op` until it succeeds, fails with a non-retryable error, or the
+  // budget is spent (then EIO). `what` names the operation in the give-up
+  // log line and message, e.g. "read of volume metadata".
+  Status Run(const std::string& what, const std::function<Status()>& op);
+
+  // Continues an operation whose first attempt the caller made itself,
+  // starting at `start` and failing with `first` (retryable or not). Lets a
+  // hot path skip building `what` and `op` until something failed.
+  Status Resume(Clock::time_point start, Status first, const std::string& what,
+                const std::function<Status()>& op);
+
+  Clock::time_point Now() const;
+  RetryStats stats() const;
+
+ private:
+  Clock::duration NextPause(int retry) const;
+
+  RetryOptions options_;
+  std::atomic<uint64_t> retries_{0}, recovered_{0}, giveups_{0};
+};
+
+// One-shot form of RetryPolicy::Run.
+Status RetryWithBackoff(const RetryOptions& options, const std::string& what,
+                        const std::function<Status()>& op);
+
+// The retry layer: every operation but Shutdown() goes through a
+// RetryPolicy. Reports "retry.retries", "retry.recovered", "retry.giveups".
+std::unique_ptr<BlockStore> NewRetryStore(RetryOptions options,
+                                          std::unique_ptr<BlockStore> inner);
+
+}  // namespace usbd
+
+#endif  // USBD_RETRY_RETRY_STORE_H_
