@@ -18,8 +18,10 @@ if [ -n "$missing" ]; then
   echo "usbd: installing Debian packages:$missing"
   sudo=
   [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+  # Wait for another apt (unattended upgrades, a parallel job) to finish.
+  apt="$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600"
+  $apt update -qq
+  $apt install -y -qq $missing
 fi
 
 if [ ! -x configure ]; then

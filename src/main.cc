@@ -92,8 +92,8 @@ int Run(Options options) {
   nbd::Frontend frontend(store.get());
   nbd::ServerOptions server_options;
   nbd::ExportInfo& info = server_options.export_info;
-  info.name = options.bucket;
-  info.description = "usbd volume " + options.bucket;
+  info.name = options.export_name;
+  info.description = "usbd volume " + options.export_name;
   info.size = frontend.size();
   info.preferred_block_size = frontend.block_size();
   info.read_only = options.read_only || frontend.capabilities().read_only;
@@ -103,7 +103,7 @@ int Run(Options options) {
   info.can_fast_zero = frontend.capabilities().fast_zero;
   server_options.threads_per_connection = options.nbd_threads;
 
-  LogInfo("serving " + options.bucket + " (" + HumanSize(info.size) +
+  LogInfo("serving " + options.export_name + " (" + HumanSize(info.size) +
           ", " + HumanSize(frontend.block_size()) + " blocks" +
           (info.read_only ? ", read-only" : "") + ") at " + listener->uri);
   daemon.Ready();

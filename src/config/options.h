@@ -25,12 +25,12 @@ struct Options {
   bool memory = false;      // --memory: volatile in-memory store
   std::string prefix;       // --prefix (also BUCKET/PREFIX)
 
-  uint64_t size = 0;              // --size, bytes (0: not given)
+  uint64_t size = 0;                 // --size, bytes (0: not given)
   uint32_t block_size = 256 * 1024;  // --blockSize, power of two
-  bool read_only = false;         // --readOnly
+  bool read_only = false;            // --readOnly
 
-  std::string listen;      // --listen=unix:PATH | tcp:HOST:PORT
-  bool foreground = false;  // -f, --foreground
+  std::string listen;        // --listen=unix:PATH | tcp:HOST:PORT
+  bool foreground = false;   // -f, --foreground
   unsigned nbd_threads = 8;  // --nbdThreads: request workers per connection
 
   bool debug = false;  // --debug

@@ -178,8 +178,9 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   if (options_.max_upload_bytes_per_sec > 0) {
-    curl_easy_setopt(curl, CURLOPT_MAX_SEND_SPEED_LARGE,
-                     static_cast<curl_off_t>(options_.max_upload_bytes_per_sec));
+    curl_easy_setopt(
+        curl, CURLOPT_MAX_SEND_SPEED_LARGE,
+        static_cast<curl_off_t>(options_.max_upload_bytes_per_sec));
   }
   if (options_.max_download_bytes_per_sec > 0) {
     curl_easy_setopt(

@@ -48,9 +48,9 @@ struct CurlOptions {
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
-  std::string method;  // GET, PUT, DELETE or HEAD
-  std::string url;     // fully encoded
-  HttpHeaders headers;  // sent as given; "Expect:" is suppressed
+  std::string method;             // GET, PUT, DELETE or HEAD
+  std::string url;                // fully encoded
+  HttpHeaders headers;            // sent as given; "Expect:" is suppressed
   std::span<const uint8_t> body;  // PUT only
   size_t expected_body_size = 0;  // pre-sizes the response buffer
 };
@@ -62,9 +62,7 @@ struct HttpResponse {
 
   // The first header named `name` (lower case), or "".
   std::string Header(const std::string& name) const;
-  std::string BodyText() const {
-    return std::string(body.begin(), body.end());
-  }
+  std::string BodyText() const { return std::string(body.begin(), body.end()); }
 };
 
 class CurlClient {

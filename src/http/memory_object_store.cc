@@ -51,8 +51,8 @@ class MemoryObjectStore : public ObjectStore {
       std::vector<ObjectInfo> page;
       {
         std::lock_guard lock(mu_);
-        auto it = first ? objects_.lower_bound(prefix)
-                        : objects_.upper_bound(after);
+        auto it =
+            first ? objects_.lower_bound(prefix) : objects_.upper_bound(after);
         for (; it != objects_.end() && page.size() < options_.list_page_size;
              ++it) {
           if (!it->first.starts_with(prefix)) break;

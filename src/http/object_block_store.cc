@@ -15,8 +15,8 @@ namespace {
 
 bool AllZero(std::span<const uint8_t> data) {
   return data.empty() ||
-         (data[0] == 0 && std::memcmp(data.data(), data.data() + 1,
-                                      data.size() - 1) == 0);
+         (data[0] == 0 &&
+          std::memcmp(data.data(), data.data() + 1, data.size() - 1) == 0);
 }
 
 std::string Hex(uint64_t value, int digits) {
@@ -237,11 +237,11 @@ class ObjectBlockStore : public BlockStore {
     }
     uint64_t count = options_.geometry.block_count;
     if (count > (uint64_t{1} << 32)) return {options_.prefix};  // > 8 digits
-    // The fewest leading digits that give at least 4 ranges per thread.
+    // The fewest leading digits that give at least 2 ranges per thread.
     int digits = 0;
     while (digits < 8) {
       uint64_t span = uint64_t{1} << (4 * (8 - digits));
-      if ((count + span - 1) / span >= 4 * threads) break;
+      if ((count + span - 1) / span >= 2 * threads) break;
       ++digits;
     }
     if (digits == 0) return {options_.prefix};
@@ -270,8 +270,8 @@ class ObjectBlockStore : public BlockStore {
         }
       }
     };
-    size_t threads = std::min<size_t>(std::max(1u, options_.list_threads),
-                                      prefixes.size());
+    size_t threads =
+        std::min<size_t>(std::max(1u, options_.list_threads), prefixes.size());
     std::vector<std::thread> pool;
     for (size_t i = 1; i < threads; ++i) pool.emplace_back(worker);
     worker();

@@ -48,7 +48,7 @@ namespace usbd {
 
 struct ObjectBlockStoreOptions {
   Geometry geometry;
-  std::string prefix;             // --prefix, e.g. "vol1/"
+  std::string prefix;              // --prefix, e.g. "vol1/"
   bool block_hash_prefix = false;  // --blockHashPrefix
   bool read_only = false;          // --readOnly
   bool list_blocks = false;        // --listBlocks

@@ -60,8 +60,7 @@ class ObjectStore {
       const std::string& key, size_t size_hint = 0) = 0;
 
   // Creates or replaces the object.
-  virtual Status Put(const std::string& key,
-                     std::span<const uint8_t> data) = 0;
+  virtual Status Put(const std::string& key, std::span<const uint8_t> data) = 0;
 
   // Removes the object; removing a missing object is OK.
   virtual Status Delete(const std::string& key) = 0;

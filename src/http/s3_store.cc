@@ -21,12 +21,13 @@ Result<ParsedUrl> ParseBaseUrl(const std::string& url) {
   }
   out.scheme = url.substr(0, sep);
   if (out.scheme != "http" && out.scheme != "https") {
-    return Status::Invalid("base URL '" + url + "': scheme must be http or https");
+    return Status::Invalid("base URL '" + url +
+                           "': scheme must be http or https");
   }
   size_t slash = url.find('/', sep + 3);
-  out.authority = url.substr(sep + 3, slash == std::string::npos
-                                          ? std::string::npos
-                                          : slash - sep - 3);
+  out.authority =
+      url.substr(sep + 3, slash == std::string::npos ? std::string::npos
+                                                     : slash - sep - 3);
   out.path = slash == std::string::npos ? "/" : url.substr(slash);
   if (out.authority.empty() || out.authority.find('@') != std::string::npos ||
       out.path.find_first_of("?#") != std::string::npos) {
@@ -45,9 +46,9 @@ bool IsCredentialError(const std::string& code) {
   return code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" ||
          code == "AccessDenied" || code == "ExpiredToken" ||
          code == "InvalidToken" || code == "TokenRefreshRequired" ||
-         code == "RequestTimeTooSkewed" || code == "AuthorizationHeaderMalformed" ||
-         code == "InvalidSecurity" || code == "AllAccessDisabled" ||
-         code == "AccountProblem";
+         code == "RequestTimeTooSkewed" ||
+         code == "AuthorizationHeaderMalformed" || code == "InvalidSecurity" ||
+         code == "AllAccessDisabled" || code == "AccountProblem";
 }
 
 // Retryable 4xx codes (S3 sends 400 RequestTimeout when a body was slow).
@@ -186,11 +187,13 @@ class S3ObjectStore : public ObjectStore {
     request.method = method;
     request.url = url_.scheme + "://" + host_ + UriEncode(sig.path, true);
     for (size_t i = 0; i < sig.query.size(); ++i) {
-      request.url += (i == 0 ? "?" : "&") + UriEncode(sig.query[i].first, false) +
-                     "=" + UriEncode(sig.query[i].second, false);
+      request.url += (i == 0 ? "?" : "&") +
+                     UriEncode(sig.query[i].first, false) + "=" +
+                     UriEncode(sig.query[i].second, false);
     }
-    request.headers = SignS3Request(&sig, host_, options_.credentials,
-                                    {options_.region, "s3"}, std::time(nullptr));
+    request.headers =
+        SignS3Request(&sig, host_, options_.credentials,
+                      {options_.region, "s3"}, std::time(nullptr));
     request.body = body;
     request.expected_body_size = expected_size;
     auto response = client_.Perform(request);
@@ -223,13 +226,12 @@ class S3ObjectStore : public ObjectStore {
       } else {
         hint = "permission denied for access key id '";
       }
-      return Status::Error(
-          EACCES,
-          what + ": HTTP " + std::to_string(status) +
-              (detail.empty() ? "" : " " + detail) + ": " + hint +
-              options_.credentials.access_key_id + "' on bucket '" +
-              options_.bucket + "'",
-          false);
+      return Status::Error(EACCES,
+                           what + ": HTTP " + std::to_string(status) +
+                               (detail.empty() ? "" : " " + detail) + ": " +
+                               hint + options_.credentials.access_key_id +
+                               "' on bucket '" + options_.bucket + "'",
+                           false);
     }
     if (status == 301 || status == 307 || status == 308 ||
         error.code == "PermanentRedirect") {
@@ -266,8 +268,7 @@ class S3ObjectStore : public ObjectStore {
 Result<std::unique_ptr<ObjectStore>> NewS3ObjectStore(S3StoreOptions options) {
   auto url = ParseBaseUrl(options.base_url);
   if (!url.ok()) return url.status();
-  if (options.bucket.empty() ||
-      options.bucket.find('/') != std::string::npos) {
+  if (options.bucket.empty() || options.bucket.find('/') != std::string::npos) {
     return Status::Invalid("S3 bucket name '" + options.bucket +
                            "' is empty or contains '/'");
   }

@@ -3,7 +3,7 @@
 // name, ignores attributes, namespaces and everything else, and decodes the
 // five predefined entities and numeric character references. It treats its
 // input as untrusted: it never reads out of bounds and fails cleanly on
-// anything malformed (fuzzed by tests/fuzz).
+// anything malformed (libFuzzer target: tests/fuzz/fuzz_s3_xml.cc).
 #ifndef USBD_HTTP_S3_XML_H_
 #define USBD_HTTP_S3_XML_H_
 

@@ -47,7 +47,8 @@ Bytes HmacSha256(std::span<const uint8_t> key, const std::string& message) {
 }
 
 std::string ToLower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<uint8_t>(c)));
+  for (char& c : s)
+    c = static_cast<char>(std::tolower(static_cast<uint8_t>(c)));
   return s;
 }
 
@@ -110,8 +111,9 @@ SigV4Signature SignV4(const SigV4Request& request,
   for (const auto& [name, value] : request.headers) {
     headers.emplace_back(ToLower(name), CanonicalHeaderValue(value));
   }
-  std::stable_sort(headers.begin(), headers.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(
+      headers.begin(), headers.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string canonical_headers, signed_headers;
   for (size_t i = 0; i < headers.size(); ++i) {
     if (i > 0 && headers[i].first == headers[i - 1].first) {
@@ -126,8 +128,8 @@ SigV4Signature SignV4(const SigV4Request& request,
 
   SigV4Signature sig;
   std::string path = request.path.empty() ? "/" : request.path;
-  sig.canonical_request = request.method + "\n" + UriEncode(path, true) +
-                          "\n" + CanonicalQuery(request.query) + "\n" +
+  sig.canonical_request = request.method + "\n" + UriEncode(path, true) + "\n" +
+                          CanonicalQuery(request.query) + "\n" +
                           canonical_headers + "\n" + signed_headers + "\n" +
                           request.payload_sha256_hex;
 
@@ -143,10 +145,10 @@ SigV4Signature SignV4(const SigV4Request& request,
   key = HmacSha256(key, scope.service);
   key = HmacSha256(key, "aws4_request");
   sig.signature = Hex(HmacSha256(key, sig.string_to_sign));
-  sig.authorization = "AWS4-HMAC-SHA256 Credential=" +
-                      credentials.access_key_id + "/" + credential_scope +
-                      ", SignedHeaders=" + signed_headers +
-                      ", Signature=" + sig.signature;
+  sig.authorization =
+      "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +
+      credential_scope + ", SignedHeaders=" + signed_headers +
+      ", Signature=" + sig.signature;
   return sig;
 }
 

@@ -192,9 +192,10 @@ void Connection::Process(const Request& r, std::vector<uint8_t>* buffer) {
         break;
       case kCmdWriteZeroes: {
         bool may_trim = !(r.flags & kCmdFlagNoHole);
-        // Zeroing without holes costs a full write here: not fast.
+        // The zero layer stores no all-zero block, so zeroing is fast
+        // whenever the store can release blocks, NO_HOLE or not.
         if ((r.flags & kCmdFlagFastZero) &&
-            (!may_trim || !frontend_->capabilities().fast_zero)) {
+            !frontend_->capabilities().fast_zero) {
           error = ENOTSUP;
           break;
         }

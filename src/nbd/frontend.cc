@@ -73,6 +73,7 @@ Status Frontend::Write(uint64_t offset, std::span<const uint8_t> data,
                        bool fua) {
   USBD_RETURN_IF_ERROR(ForEachPiece(offset, data.size(), [&](const Piece& p) {
     if (p.whole()) {
+      BlockGuard guard(this, p.block);
       return store_->Write(p.block, 0, data.subspan(p.position, p.length));
     }
     return WritePartial(p, data.data() + p.position);
@@ -84,6 +85,7 @@ Status Frontend::Zero(uint64_t offset, uint64_t length, bool may_trim,
                       bool fua) {
   USBD_RETURN_IF_ERROR(ForEachPiece(offset, length, [&](const Piece& p) {
     if (!p.whole()) return WritePartial(p, nullptr);
+    BlockGuard guard(this, p.block);
     if (may_trim && caps_.trim) return store_->Trim(p.block);
     return store_->Write(p.block, 0, zero_block_);
   }));
@@ -93,7 +95,9 @@ Status Frontend::Zero(uint64_t offset, uint64_t length, bool may_trim,
 Status Frontend::Trim(uint64_t offset, uint64_t length, bool fua) {
   if (caps_.trim) {
     USBD_RETURN_IF_ERROR(ForEachPiece(offset, length, [&](const Piece& p) {
-      return p.whole() ? store_->Trim(p.block) : Status::Ok();
+      if (!p.whole()) return Status::Ok();
+      BlockGuard guard(this, p.block);
+      return store_->Trim(p.block);
     }));
   }
   return fua ? Flush() : Status::Ok();

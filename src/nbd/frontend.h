@@ -67,6 +67,22 @@ class Frontend {
   Status WritePartial(const Piece& piece, const uint8_t* data);
   std::mutex& LockFor(uint64_t block) { return rmw_locks_[block % kLocks]; }
 
+  // Held around a whole-block change when partial writes are done by
+  // read-modify-write, so the change cannot fall between the read and the
+  // write of a concurrent partial write to the same block (which would put
+  // the block's old bytes back). A no-op for stores that write in place.
+  class BlockGuard {
+   public:
+    BlockGuard(Frontend* frontend, uint64_t block) {
+      if (!frontend->caps_.partial_write) {
+        lock_ = std::unique_lock(frontend->LockFor(block));
+      }
+    }
+
+   private:
+    std::unique_lock<std::mutex> lock_;
+  };
+
   static constexpr size_t kLocks = 1024;
   BlockStore* const store_;
   const Geometry geometry_;

@@ -1,0 +1,63 @@
+#!/bin/bash
+# NBD conformance: runs the libnbd + raw-protocol GoogleTest program
+# (tests/integration/nbd_conformance) against a real usbd, once on the
+# in-memory store and once on the local directory store (--test), each time
+# with a second, --readOnly usbd for the EPERM tests.
+source "$(dirname "$0")/lib.sh"
+
+: "${top_builddir:=$(cd "$(dirname "$USBD")" && pwd)}"
+CONFORMANCE="$top_builddir/tests/integration/nbd_conformance"
+if [ ! -x "$CONFORMANCE" ]; then
+  echo "SKIP: $TEST_NAME: $CONFORMANCE is not built (configure found no libnbd?)" >&2
+  exit 77
+fi
+
+SIZE=$((1024 * 1024 * 1024))
+BLOCK_SIZE=$((256 * 1024))
+BUCKET=vol
+
+# start_named NAME ARGS...: start_usbd on $TMP/NAME.sock; sets NAME_PID.
+start_named() {
+  local name=$1
+  shift
+  SOCK="$TMP/$name.sock"
+  start_usbd "$@"
+  printf -v "${name}_PID" '%s' "$USBD_PID"
+  on_exit "kill -KILL $USBD_PID"
+}
+
+# stop_named NAME: SIGTERM, expects exit status 0.
+stop_named() {
+  local var="${1}_PID"
+  USBD_PID=${!var}
+  stop_usbd
+}
+
+FAILED_STORES=
+run_suite() {  # LABEL RW_SOCKET RO_SOCKET
+  echo "=== conformance on the $1 store ==="
+  local status=0
+  USBD_SOCKET=$2 USBD_RO_SOCKET=$3 USBD_EXPORT=$BUCKET USBD_SIZE=$SIZE \
+    USBD_BLOCK_SIZE=$BLOCK_SIZE timeout 300 "$CONFORMANCE" || status=$?
+  if [ $status -ne 0 ]; then
+    echo "conformance tests failed on the $1 store (exit $status)" >&2
+    FAILED_STORES="$FAILED_STORES $1"
+  fi
+}
+
+start_named ro --memory --readOnly --size=$SIZE "$BUCKET"
+
+start_named mem --memory --size=$SIZE --blockSize=$BLOCK_SIZE "$BUCKET"
+run_suite memory "$TMP/mem.sock" "$TMP/ro.sock"
+stop_named mem
+
+mkdir "$TMP/store"
+start_named dir --test --size=$SIZE --blockSize=$BLOCK_SIZE "$TMP/store"
+# With --test the BUCKET string is the directory.
+BUCKET="$TMP/store"
+run_suite directory "$TMP/dir.sock" "$TMP/ro.sock"
+stop_named dir
+
+stop_named ro
+[ -z "$FAILED_STORES" ] || fail "failures on:$FAILED_STORES"
+echo "PASS: $TEST_NAME"

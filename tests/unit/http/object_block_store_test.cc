@@ -1,0 +1,234 @@
+#include "http/object_block_store.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "http/memory_object_store.h"
+
+namespace usbd {
+namespace {
+
+constexpr uint32_t kBlockSize = 4096;
+
+struct Fixture {
+  ObjectStore* objects = nullptr;  // owned by `store`
+  std::unique_ptr<BlockStore> store;
+};
+
+Fixture Make(ObjectBlockStoreOptions options,
+             std::unique_ptr<ObjectStore> objects = nullptr) {
+  if (!objects) objects = NewMemoryObjectStore({.list_page_size = 7});
+  Fixture f;
+  f.objects = objects.get();
+  if (options.geometry.block_size == 0) options.geometry = {kBlockSize, 1000};
+  f.store = NewObjectBlockStore(options, std::move(objects));
+  return f;
+}
+
+std::vector<uint8_t> Pattern(uint8_t seed) {
+  std::vector<uint8_t> data(kBlockSize);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(seed + i * 7);
+  return data;
+}
+
+bool Exists(ObjectStore* objects, const std::string& key) {
+  auto head = objects->Head(key);
+  return head.ok() && head->has_value();
+}
+
+TEST(ObjectBlockStoreTest, WriteThenReadRoundTrips) {
+  Fixture f = Make({.prefix = "vol/"});
+  ASSERT_TRUE(f.store->Start().ok());
+  auto data = Pattern(3);
+  ASSERT_TRUE(f.store->Write(5, 0, data).ok());
+  EXPECT_TRUE(Exists(f.objects, "vol/00000005"));
+  std::vector<uint8_t> out(kBlockSize);
+  ASSERT_TRUE(f.store->Read(5, 0, out).ok());
+  EXPECT_EQ(out, data);
+  std::vector<uint8_t> part(100);
+  ASSERT_TRUE(f.store->Read(5, 1000, part).ok());
+  EXPECT_TRUE(std::equal(part.begin(), part.end(), data.begin() + 1000));
+}
+
+TEST(ObjectBlockStoreTest, NeverWrittenReadsAsZeros) {
+  Fixture f = Make({});
+  ASSERT_TRUE(f.store->Start().ok());
+  std::vector<uint8_t> out(kBlockSize, 0xff);
+  ASSERT_TRUE(f.store->Read(9, 0, out).ok());
+  EXPECT_EQ(out, std::vector<uint8_t>(kBlockSize, 0));
+}
+
+TEST(ObjectBlockStoreTest, ZeroWriteAndTrimDeleteTheObject) {
+  Fixture f = Make({.prefix = "p"});
+  ASSERT_TRUE(f.store->Start().ok());
+  ASSERT_TRUE(f.store->Write(1, 0, Pattern(1)).ok());
+  ASSERT_TRUE(f.store->Write(2, 0, Pattern(2)).ok());
+  ASSERT_TRUE(f.store->Write(1, 0, std::vector<uint8_t>(kBlockSize, 0)).ok());
+  ASSERT_TRUE(f.store->Trim(2).ok());
+  EXPECT_FALSE(Exists(f.objects, "p00000001"));
+  EXPECT_FALSE(Exists(f.objects, "p00000002"));
+  std::vector<uint8_t> out(kBlockSize, 1);
+  ASSERT_TRUE(f.store->Read(1, 0, out).ok());
+  EXPECT_EQ(out, std::vector<uint8_t>(kBlockSize, 0));
+}
+
+TEST(ObjectBlockStoreTest, WrongSizedObjectIsEioNamingTheKey) {
+  auto objects = NewMemoryObjectStore();
+  ASSERT_TRUE(objects->Put("vol/00000003", std::vector<uint8_t>(100, 1)).ok());
+  Fixture f = Make({.prefix = "vol/"}, std::move(objects));
+  ASSERT_TRUE(f.store->Start().ok());
+  std::vector<uint8_t> out(kBlockSize);
+  Status s = f.store->Read(3, 0, out);
+  EXPECT_EQ(s.code(), EIO);
+  EXPECT_FALSE(s.retryable());
+  EXPECT_NE(s.message().find("vol/00000003"), std::string::npos);
+}
+
+TEST(ObjectBlockStoreTest, WholeBlockWritesOnly) {
+  Fixture f = Make({});
+  ASSERT_TRUE(f.store->Start().ok());
+  EXPECT_FALSE(f.store->capabilities().partial_write);
+  EXPECT_EQ(f.store->Write(0, 0, std::vector<uint8_t>(10, 1)).code(), EINVAL);
+  EXPECT_EQ(f.store->Write(1000, 0, Pattern(1)).code(), EINVAL);
+}
+
+TEST(ObjectBlockStoreTest, ReadOnlyRefusesChanges) {
+  Fixture f = Make({.read_only = true});
+  ASSERT_TRUE(f.store->Start().ok());
+  EXPECT_TRUE(f.store->capabilities().read_only);
+  EXPECT_EQ(f.store->Write(0, 0, Pattern(1)).code(), EPERM);
+  EXPECT_EQ(f.store->Trim(0).code(), EPERM);
+}
+
+TEST(ObjectBlockStoreTest, HashPrefixNamesAreStableAndParse) {
+  EXPECT_EQ(BlockObjectKey("v/", false, 255), "v/000000ff");
+  std::string key = BlockObjectKey("v/", true, 255);
+  EXPECT_EQ(key, "v/" + BlockHashPrefix(255) + "-000000ff");
+  EXPECT_NE(BlockHashPrefix(0), BlockHashPrefix(1));
+  uint64_t block = 0;
+  EXPECT_TRUE(ParseBlockObjectKey("v/", true, key, &block));
+  EXPECT_EQ(block, 255u);
+  EXPECT_TRUE(ParseBlockObjectKey("v/", false, "v/123456789", &block));
+  EXPECT_EQ(block, 0x123456789u);
+  EXPECT_FALSE(ParseBlockObjectKey("v/", false, "v/0000000ff", &block));
+  EXPECT_FALSE(ParseBlockObjectKey("v/", false, "v/metadata", &block));
+  EXPECT_FALSE(ParseBlockObjectKey("v/", true, "v/00000000-000000ff", &block));
+  EXPECT_FALSE(ParseBlockObjectKey("v/", false, "w/000000ff", &block));
+}
+
+TEST(ObjectBlockStoreTest, HashPrefixRoundTrips) {
+  Fixture f = Make({.prefix = "h/", .block_hash_prefix = true});
+  ASSERT_TRUE(f.store->Start().ok());
+  ASSERT_TRUE(f.store->Write(7, 0, Pattern(7)).ok());
+  EXPECT_TRUE(Exists(f.objects, BlockObjectKey("h/", true, 7)));
+  std::vector<uint8_t> out(kBlockSize);
+  ASSERT_TRUE(f.store->Read(7, 0, out).ok());
+  EXPECT_EQ(out, Pattern(7));
+}
+
+TEST(ObjectBlockStoreTest, WithoutListBlocksEverythingMayBeAllocated) {
+  Fixture f = Make({});
+  ASSERT_TRUE(f.store->Start().ok());
+  EXPECT_FALSE(f.store->capabilities().allocation);
+  std::vector<bool> allocated;
+  ASSERT_TRUE(f.store->QueryAllocation(0, 10, &allocated).ok());
+  EXPECT_EQ(allocated, std::vector<bool>(10, true));
+}
+
+// The survey must find every block whatever the naming and parallelism,
+// across pages, and ignore objects that are not blocks of this volume.
+class SurveyTest : public ::testing::TestWithParam<std::tuple<bool, unsigned>> {
+};
+
+TEST_P(SurveyTest, FindsExactlyTheStoredBlocks) {
+  auto [hash, threads] = GetParam();
+  const uint64_t kBlocks = 5000;
+  auto objects = NewMemoryObjectStore({.list_page_size = 13});
+  std::vector<bool> expected(kBlocks, false);
+  for (uint64_t b = 0; b < kBlocks; b += 17) {
+    expected[b] = true;
+    ASSERT_TRUE(
+        objects->Put(BlockObjectKey("vol/", hash, b), Pattern(uint8_t(b)))
+            .ok());
+  }
+  ASSERT_TRUE(objects->Put("vol/usbd-metadata", std::vector<uint8_t>(1)).ok());
+  ASSERT_TRUE(objects->Put("other/00000001", Pattern(1)).ok());
+  ASSERT_TRUE(
+      objects->Put(BlockObjectKey("vol/", hash, kBlocks + 3), Pattern(1)).ok());
+  Fixture f = Make({.geometry = {kBlockSize, kBlocks},
+                    .prefix = "vol/",
+                    .block_hash_prefix = hash,
+                    .list_blocks = true,
+                    .list_threads = threads},
+                   std::move(objects));
+  ASSERT_TRUE(f.store->Start().ok());
+  EXPECT_TRUE(f.store->capabilities().allocation);
+  std::vector<bool> allocated;
+  ASSERT_TRUE(f.store->QueryAllocation(0, kBlocks, &allocated).ok());
+  EXPECT_EQ(allocated, expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(NamingAndThreads, SurveyTest,
+                         ::testing::Combine(::testing::Bool(),
+                                            ::testing::Values(1u, 3u, 16u)));
+
+TEST(ObjectBlockStoreTest, SurveyedAbsentBlocksNeedNoRequest) {
+  Fixture f = Make({.list_blocks = true});
+  ASSERT_TRUE(f.store->Start().ok());
+  std::vector<uint8_t> out(kBlockSize, 1);
+  ASSERT_TRUE(f.store->Read(4, 0, out).ok());
+  EXPECT_EQ(out, std::vector<uint8_t>(kBlockSize, 0));
+  ASSERT_TRUE(f.store->Write(4, 0, Pattern(4)).ok());
+  ASSERT_TRUE(f.store->Read(4, 0, out).ok());
+  EXPECT_EQ(out, Pattern(4));
+  ASSERT_TRUE(f.store->Trim(4).ok());
+  std::vector<StatEntry> stats;
+  f.store->CollectStats(&stats);
+  uint64_t gets = 0, zero_reads = 0;
+  for (const auto& s : stats) {
+    if (s.name == "object.gets") gets = s.value;
+    if (s.name == "object.zero_reads") zero_reads = s.value;
+  }
+  EXPECT_EQ(gets, 1u);
+  EXPECT_EQ(zero_reads, 1u);
+  std::vector<bool> allocated;
+  ASSERT_TRUE(f.store->QueryAllocation(3, 3, &allocated).ok());
+  EXPECT_EQ(allocated, std::vector<bool>(3, false));
+}
+
+TEST(ObjectBlockStoreTest, ConcurrentWritersKeepTheBitmapConservative) {
+  Fixture f = Make({.geometry = {kBlockSize, 8}, .list_blocks = true});
+  ASSERT_TRUE(f.store->Start().ok());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        uint64_t block = (t + i) % 8;
+        Status s = (i + t) % 2 ? f.store->Write(block, 0, Pattern(uint8_t(t)))
+                               : f.store->Trim(block);
+        ASSERT_TRUE(s.ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  // Whatever won, a block whose object exists must be marked allocated.
+  std::vector<bool> allocated;
+  ASSERT_TRUE(f.store->QueryAllocation(0, 8, &allocated).ok());
+  for (uint64_t b = 0; b < 8; ++b) {
+    if (Exists(f.objects, BlockObjectName("", b))) {
+      EXPECT_TRUE(allocated[b]) << "block " << b;
+    }
+  }
+}
+
+TEST(ObjectBlockStoreTest, FlushIsANoOp) {
+  Fixture f = Make({});
+  ASSERT_TRUE(f.store->Start().ok());
+  EXPECT_FALSE(f.store->capabilities().flush);
+  EXPECT_TRUE(f.store->Flush().ok());
+  EXPECT_TRUE(f.store->Shutdown().ok());
+}
+
+}  // namespace
+}  // namespace usbd
