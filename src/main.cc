@@ -17,6 +17,7 @@
 #include "nbd/server.h"
 #include "store/stack.h"
 #include "util/log.h"
+#include "volume/volume_session.h"
 
 namespace usbd {
 namespace {
@@ -58,6 +59,22 @@ int Run(Options options) {
   sigprocmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  const bool object_store = options.store() == StoreKind::kS3 ||
+                            options.store() == StoreKind::kHttp;
+  if (options.erase || options.reset_mounted_flag) {
+    return RunVolumeAction(options);
+  }
+  std::unique_ptr<VolumeSession> volume;
+  if (object_store) {
+    Result<std::unique_ptr<VolumeSession>> opened =
+        VolumeSession::Open(&options);
+    if (!opened.ok()) {
+      LogError(opened.status().message());
+      return 1;
+    }
+    volume = std::move(opened).value();
+  }
+
   Result<std::unique_ptr<BlockStore>> stack = BuildStack(options);
   if (!stack.ok()) {
     LogError(stack.status().message());
@@ -80,11 +97,14 @@ int Run(Options options) {
     }
   }
   int signal_fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
-  Status status = signal_fd < 0 ? ErrnoStatus("signalfd") : store->Start();
+  Status status = signal_fd < 0 ? ErrnoStatus("signalfd") : Status::Ok();
+  if (status.ok() && volume) status = volume->AcquireMountToken();
+  if (status.ok()) status = store->Start();
   if (!status.ok()) {
-    std::string message = "cannot start: " + status.ToString();
+    std::string message = "cannot start: " + status.message();
     LogError(message);
     daemon.Failed(message);
+    if (volume) (void)volume->Release();
     if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
     return 1;
   }
@@ -122,6 +142,13 @@ int Run(Options options) {
     exit_code = 1;
   } else {
     LogInfo("stopped; all data flushed");
+  }
+  if (volume) {
+    status = volume->Release();
+    if (!status.ok()) {
+      LogError("mount token: " + status.message());
+      exit_code = 1;
+    }
   }
   ::close(signal_fd);
   return exit_code;

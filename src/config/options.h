@@ -1,6 +1,10 @@
 // usbd's options: one table defines every option once, for the command line
 // (CLI11) and for the options file (`--configFile`, INI read with inih, keys
 // are the long option names). Command-line values override the file.
+//
+// Names and meanings follow s3backer's. The table is in option_table.cc;
+// the options file reader in ini_file.cc; the secrets (S3 credentials, the
+// HTTP header) are read after parsing by credentials.h.
 #ifndef USBD_CONFIG_OPTIONS_H_
 #define USBD_CONFIG_OPTIONS_H_
 
@@ -12,6 +16,14 @@
 
 namespace usbd {
 
+// Where the blocks live. S3 unless --test, --memory or --httpStore.
+enum class StoreKind {
+  kS3,         // default: an S3 bucket (S3StoreOptions)
+  kHttp,       // --httpStore: plain HTTP PUT/GET/DELETE (HttpStoreOptions)
+  kDirectory,  // --test: a local directory, one file per block
+  kMemory,     // --memory: volatile, in this process
+};
+
 struct Options {
   // Positional: BUCKET[/PREFIX] and the optional TARGET (/dev/nbdX).
   std::string bucket;  // with --test: the store directory
@@ -21,34 +33,111 @@ struct Options {
   std::string export_name;
 
   std::string config_file;  // --configFile
+
+  // --- Store ---------------------------------------------------------------
   bool test = false;        // --test: BUCKET is a local directory
   bool memory = false;      // --memory: volatile in-memory store
-  std::string prefix;       // --prefix (also BUCKET/PREFIX)
+  bool http_store = false;  // --httpStore: plain HTTP server, no signing
+  // --baseURL, http:// or https://. After parsing it always ends in '/'.
+  // S3: the endpoint (S3StoreOptions::base_url); when not given and
+  // --region is not us-east-1 it becomes https://s3.REGION.amazonaws.com/.
+  // HTTP: required; objects are at base_url + bucket + "/" + prefix +
+  // block name, i.e. HttpStoreOptions::base_url = base_url + bucket + "/".
+  std::string base_url = "https://s3.amazonaws.com/";
+  std::string prefix;              // --prefix (also BUCKET/PREFIX)
+  bool block_hash_prefix = false;  // --blockHashPrefix
 
-  uint64_t size = 0;                 // --size, bytes (0: not given)
+  // --- S3 ------------------------------------------------------------------
+  std::string region = "us-east-1";     // --region
+  bool vhost = false;                   // --vhost: virtual-host addressing
+  bool ssl = false;                     // --ssl: already folded into base_url
+  std::string storage_class;            // --storageClass ("": none)
+  std::string sse;                      // --sse: "", AES256, aws:kms...
+  std::string access_type = "private";  // --accessType, canned ACL ("": none)
+  std::string auth_version = "aws4";    // --authVersion: only aws4
+  bool list_blocks = false;             // --listBlocks
+  uint32_t list_blocks_threads = 4;     // --listBlocksThreads
+
+  // --- Credentials (S3): use ResolveCredentials() (credentials.h) --------
+  std::string access_file;     // --accessFile ("": ~/.s3backer_passwd)
+  std::string access_id;       // --accessId
+  std::string access_key;      // --accessKey (secret; scrubbed from argv)
+  std::string access_key_env;  // --accessKeyEnv: name of a variable
+
+  // --- HTTP (--httpStore): use ResolveHttpHeader() (credentials.h) -------
+  std::string http_header;       // --httpHeader "Name: value" (may be secret)
+  std::string http_header_file;  // --httpHeaderFile: the header, in a file
+
+  // --- Network (S3 and HTTP): CurlOptions ----------------------------------
+  std::string ca_file;            // --cacert ("": the system's CAs)
+  bool insecure = false;          // --insecure: no TLS verification
+  uint32_t timeout_seconds = 30;  // --timeout: per attempt, seconds
+  // --maxUploadSpeed / --maxDownloadSpeed are given in BITS per second
+  // (s3backer's unit); these are BYTES per second, rounded up (0: no cap),
+  // ready for CurlOptions::max_{upload,download}_bytes_per_sec.
+  uint64_t max_upload_bytes_per_sec = 0;
+  uint64_t max_download_bytes_per_sec = 0;
+
+  // --- Retry (S3 and HTTP): RetryOptions -----------------------------------
+  uint32_t initial_retry_pause_ms = 200;  // --initialRetryPause, milliseconds
+  uint32_t max_retry_pause_ms = 30000;    // --maxRetryPause: total budget, ms
+
+  // --- Volume ----------------------------------------------------------------
+  // --size in bytes; 0: not given (S3 and HTTP then read it from the
+  // volume's metadata; --test and --memory require it).
+  uint64_t size = 0;
   uint32_t block_size = 256 * 1024;  // --blockSize, power of two
+  bool block_size_given = false;     // --blockSize was set (argv or file)
   bool read_only = false;            // --readOnly
+  bool force = false;                // --force (command line only)
 
+  // --- Actions (command line only; BUCKET, no TARGET, no --size needed) ---
+  bool erase = false;               // --erase: delete every object
+  bool reset_mounted_flag = false;  // --reset-mounted-flag
+
+  // --- Server ----------------------------------------------------------------
   std::string listen;        // --listen=unix:PATH | tcp:HOST:PORT
   bool foreground = false;   // -f, --foreground
   unsigned nbd_threads = 8;  // --nbdThreads: request workers per connection
 
-  bool debug = false;  // --debug
-  bool quiet = false;  // --quiet
+  // --- Logging ---------------------------------------------------------------
+  bool debug = false;       // --debug
+  bool debug_http = false;  // --debug-http: one log line per HTTP request
+  bool quiet = false;       // --quiet
+
+  StoreKind store() const {
+    if (memory) return StoreKind::kMemory;
+    if (test) return StoreKind::kDirectory;
+    if (http_store) return StoreKind::kHttp;
+    return StoreKind::kS3;
+  }
 };
 
 // What ParseOptions decided.
 enum class ParseAction {
-  kRun,   // options are complete and valid: run
+  kRun,   // options are complete and valid: run (or do --erase etc.)
   kExit,  // --help or --version was printed: exit 0
 };
 
 // Parses argv and the options file it names. On error the Status message is
 // one line naming the option (and, for the options file, FILE:LINE), e.g.
-// "opts.conf:3: blockSize: '300k' is not a power of two".
+// "opts.conf:3: blockSize: '300k' is not a power of two". No message ever
+// contains the value of --accessKey or --httpHeader.
 // --help and --version print to `out`.
 Result<ParseAction> ParseOptions(int argc, const char* const* argv,
                                  std::ostream& out, Options* options);
+
+// The same, for main()'s own argv: afterwards (success or not) it calls
+// ScrubSecretArguments(argc, argv), so `ps` no longer shows the secrets.
+Result<ParseAction> ParseOptions(int argc, char** argv, std::ostream& out,
+                                 Options* options);
+
+// Overwrites, in place, the values of --accessKey and --httpHeader in argv
+// ("--accessKey=SECRET" or "--accessKey SECRET") with 'x's of the same
+// length: /proc/PID/cmdline, and so `ps`, show the x's from then on. (The
+// secret is visible between exec and this call: prefer --accessKeyEnv,
+// --accessFile and --httpHeaderFile.) Stops at "--".
+void ScrubSecretArguments(int argc, char** argv);
 
 // Parses "12", "4k", "256K", "1G", "2T" (powers of 1024). Rejects "12x".
 // Also accepts a trailing "b" or "ib" ("4kb", "4KiB", "512B"), and P and E.

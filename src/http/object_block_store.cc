@@ -43,6 +43,7 @@ class ObjectBlockStore : public BlockStore {
     caps.read_only = options_.read_only;
     caps.fast_zero = true;
     caps.allocation = options_.list_blocks;
+    caps.objects = true;
     return caps;
   }
 
@@ -99,13 +100,44 @@ class ObjectBlockStore : public BlockStore {
       return Status::Invalid("object store writes whole blocks only");
     }
     if (AllZero(data)) return Remove(block, "write zeros to");
-    BeginChange(block);
-    Status status = store_->Put(Key(block), data);
-    puts_.fetch_add(1, std::memory_order_relaxed);
-    EndChange(block, /*present=*/true);
-    if (!status.ok()) return Failed(status, "write", block);
-    bytes_written_.fetch_add(data.size(), std::memory_order_relaxed);
+    return Put(block, data);
+  }
+
+  Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
+    USBD_RETURN_IF_ERROR(CheckRange(block, 0, 0));
+    object->clear();
+    if (options_.list_blocks && !MaybePresent(block)) {
+      zero_reads_.fetch_add(1, std::memory_order_relaxed);
+      return Status::Ok();
+    }
+    std::string key = Key(block);
+    auto got = store_->Get(key, options_.geometry.block_size);
+    gets_.fetch_add(1, std::memory_order_relaxed);
+    if (!got.ok()) return Failed(got.status(), "read", block);
+    if (!got->has_value()) return Status::Ok();
+    std::vector<uint8_t>& data = **got;
+    if (data.empty() || data.size() > MaxObjectSize(options_.geometry.block_size)) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      return Status::IoError("block " + std::to_string(block) + ": object " +
+                             key + " has " + std::to_string(data.size()) +
+                             " bytes, not an object of this volume, in " +
+                             store_->Describe());
+    }
+    bytes_read_.fetch_add(data.size(), std::memory_order_relaxed);
+    *object = std::move(data);
     return Status::Ok();
+  }
+
+  Status WriteObject(uint64_t block,
+                     std::span<const uint8_t> object) override {
+    if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
+    USBD_RETURN_IF_ERROR(CheckRange(block, 0, 0));
+    if (object.empty() ||
+        object.size() > MaxObjectSize(options_.geometry.block_size)) {
+      return Status::Invalid("object of " + std::to_string(object.size()) +
+                             " bytes for block " + std::to_string(block));
+    }
+    return Put(block, object);
   }
 
   Status Trim(uint64_t block) override {
@@ -164,6 +196,16 @@ class ObjectBlockStore : public BlockStore {
     errors_.fetch_add(1, std::memory_order_relaxed);
     return status.WithContext(std::string(op) + " block " +
                               std::to_string(block));
+  }
+
+  Status Put(uint64_t block, std::span<const uint8_t> data) {
+    BeginChange(block);
+    Status status = store_->Put(Key(block), data);
+    puts_.fetch_add(1, std::memory_order_relaxed);
+    EndChange(block, /*present=*/true);
+    if (!status.ok()) return Failed(status, "write", block);
+    bytes_written_.fetch_add(data.size(), std::memory_order_relaxed);
+    return Status::Ok();
   }
 
   Status Remove(uint64_t block, const char* op) {

@@ -16,6 +16,10 @@
 //  - Write takes whole blocks only (capabilities().partial_write = false;
 //    anything else is EINVAL). An all-zero block is not stored: it becomes
 //    a DELETE. Trim is a DELETE. Read-only volumes refuse both with EPERM.
+//  - Objects (capabilities().objects): ReadObject/WriteObject keep the
+//    variable-length objects of the compression and encryption layers as
+//    they are, any length from 1 to MaxObjectSize(block_size) (longer or
+//    empty ones are EIO on read, EINVAL on write). No all-zero shortcut.
 //  - Flush is a no-op and capabilities().flush is false: a PUT or DELETE
 //    that returned 2xx is already durable in the store.
 //  - Errors from the store pass up unchanged (with the block named), so the

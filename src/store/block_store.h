@@ -62,7 +62,16 @@ struct Capabilities {
   bool fast_zero = true;
   // QueryAllocation() reports real holes (NBD base:allocation).
   bool allocation = true;
+  // ReadObject() and WriteObject() keep variable-length objects.
+  bool objects = false;
 };
+
+// The longest object a store that keeps objects must accept: an encoded
+// block (compressed or encrypted) never exceeds the block by more.
+constexpr uint32_t kMaxObjectOverhead = 1024;
+inline uint64_t MaxObjectSize(uint32_t block_size) {
+  return uint64_t{block_size} + kMaxObjectOverhead;
+}
 
 // One named counter, reported by `--statsFilename` and the tests.
 struct StatEntry {
@@ -103,7 +112,32 @@ class BlockStore {
 
   // Appends this layer's counters, then those of the layers below.
   virtual void CollectStats(std::vector<StatEntry>* out) const = 0;
+
+  // Variable-length objects, for the layers whose encoding of a block is
+  // not block_size bytes (compression, encryption). Only when
+  // capabilities().objects; otherwise ENOTSUP (these defaults).
+  //
+  // An object is 1 to MaxObjectSize(block_size) opaque bytes and lives in
+  // its block's slot: WriteObject replaces the block's content, Trim
+  // removes it, QueryAllocation reports it, and Read() of a block holding
+  // an object that is not exactly block_size bytes is EIO (it is not
+  // data). Writes have the atomicity and durability of Write().
+  //
+  // ReadObject: on OK, *object holds the block's stored bytes (a block
+  // written with Write() reads as its block_size bytes), or is empty when
+  // the block holds nothing (never written, or trimmed). An object longer
+  // than MaxObjectSize is EIO.
+  virtual Status ReadObject(uint64_t block, std::vector<uint8_t>* object);
+  virtual Status WriteObject(uint64_t block, std::span<const uint8_t> object);
 };
+
+inline Status BlockStore::ReadObject(uint64_t, std::vector<uint8_t>*) {
+  return Status::Error(ENOTSUP, "this store does not keep objects");
+}
+
+inline Status BlockStore::WriteObject(uint64_t, std::span<const uint8_t>) {
+  return Status::Error(ENOTSUP, "this store does not keep objects");
+}
 
 // A decorator that forwards everything to the layer below; subclasses
 // override only what they change.
@@ -134,6 +168,13 @@ class ForwardingStore : public BlockStore {
   }
   void CollectStats(std::vector<StatEntry>* out) const override {
     inner_->CollectStats(out);
+  }
+  Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
+    return inner_->ReadObject(block, object);
+  }
+  Status WriteObject(uint64_t block,
+                     std::span<const uint8_t> object) override {
+    return inner_->WriteObject(block, object);
   }
 
  protected:

@@ -26,6 +26,7 @@ class DirStore : public BlockStore {
     Capabilities caps;
     caps.partial_write = false;
     caps.read_only = options_.read_only;
+    caps.objects = true;
     return caps;
   }
 
@@ -81,26 +82,40 @@ class DirStore : public BlockStore {
     if (offset != 0 || data.size() != options_.geometry.block_size) {
       return Status::Invalid("directory store writes whole blocks only");
     }
+    return Replace(block, data);
+  }
+
+  Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
+    object->clear();
     std::string name = BlockObjectName(options_.prefix, block);
-    std::string temp = TempName(name);
-    Fd fd(::openat(dir_fd_.get(), temp.c_str(),
-                   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd.valid()) return ErrnoStatus("cannot create " + temp);
-    Status status = WriteAll(fd.get(), data).WithContext(temp);
-    if (status.ok() && ::renameat(dir_fd_.get(), temp.c_str(), dir_fd_.get(),
-                                  name.c_str()) != 0) {
-      status = ErrnoStatus("cannot rename " + temp + " to " + name);
+    Fd fd(::openat(dir_fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) return Status::Ok();
+      return ErrnoStatus("cannot open block file " + name);
     }
-    if (!status.ok()) {
-      ::unlinkat(dir_fd_.get(), temp.c_str(), 0);
-      return status;
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat " + name);
+    if (st.st_size <= 0 || static_cast<uint64_t>(st.st_size) >
+                               MaxObjectSize(options_.geometry.block_size)) {
+      return Status::IoError("block file " + name + " has " +
+                             std::to_string(st.st_size) +
+                             " bytes, not an object of this volume");
     }
-    {
-      std::lock_guard lock(mu_);
-      unsynced_.insert(block);
-    }
-    writes_.fetch_add(1, std::memory_order_relaxed);
+    object->resize(static_cast<size_t>(st.st_size));
+    USBD_RETURN_IF_ERROR(PreadAll(fd.get(), *object, 0).WithContext(name));
+    reads_.fetch_add(1, std::memory_order_relaxed);
     return Status::Ok();
+  }
+
+  Status WriteObject(uint64_t block,
+                     std::span<const uint8_t> object) override {
+    if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
+    if (object.empty() ||
+        object.size() > MaxObjectSize(options_.geometry.block_size)) {
+      return Status::Invalid("object of " + std::to_string(object.size()) +
+                             " bytes for block " + std::to_string(block));
+    }
+    return Replace(block, object);
   }
 
   Status Trim(uint64_t block) override {
@@ -168,6 +183,30 @@ class DirStore : public BlockStore {
   }
 
  private:
+  // Writes the block's file atomically: a temporary file renamed over it.
+  Status Replace(uint64_t block, std::span<const uint8_t> data) {
+    std::string name = BlockObjectName(options_.prefix, block);
+    std::string temp = TempName(name);
+    Fd fd(::openat(dir_fd_.get(), temp.c_str(),
+                   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoStatus("cannot create " + temp);
+    Status status = WriteAll(fd.get(), data).WithContext(temp);
+    if (status.ok() && ::renameat(dir_fd_.get(), temp.c_str(), dir_fd_.get(),
+                                  name.c_str()) != 0) {
+      status = ErrnoStatus("cannot rename " + temp + " to " + name);
+    }
+    if (!status.ok()) {
+      ::unlinkat(dir_fd_.get(), temp.c_str(), 0);
+      return status;
+    }
+    {
+      std::lock_guard lock(mu_);
+      unsynced_.insert(block);
+    }
+    writes_.fetch_add(1, std::memory_order_relaxed);
+    return Status::Ok();
+  }
+
   // A prefix with slashes ("vol1/") names subdirectories, as S3 keys do.
   Status CreatePrefixDirectories() {
     size_t slash = 0;

@@ -7,6 +7,8 @@
 // content, never a mix. Flush() fsyncs every file written since the last
 // flush, then the directory, so renames and unlinks are durable too. A block
 // file of the wrong size is reported as EIO (truncated object), never served.
+// Objects (capabilities().objects): WriteObject/ReadObject keep a file of
+// the object's own length, written the same atomic way.
 #ifndef USBD_STORE_DIR_STORE_H_
 #define USBD_STORE_DIR_STORE_H_
 

@@ -1,6 +1,8 @@
 // The in-memory store: blocks live in RAM, allocated on first write and freed
 // by Trim. Nothing is durable across restarts; Flush() is a no-op. Used by
-// the tests and the benchmarks (`--memory`).
+// the tests and the benchmarks (`--memory`). Keeps objects too
+// (capabilities().objects); a partial Write() of a block holding an object
+// that is not block_size bytes is EIO.
 #ifndef USBD_STORE_MEMORY_STORE_H_
 #define USBD_STORE_MEMORY_STORE_H_
 

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Builds the libFuzzer target for the NBD handshake and request parser with
-# clang (ASan + UBSan) and runs it briefly from generated seeds. Any crash,
-# leak or sanitizer report fails the test.
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each
+# briefly from generated seeds: the NBD handshake and request parser
+# (fuzz_nbd), then the block object header and decode paths (fuzz_object).
+# Any crash, leak or sanitizer report fails the test.
 set -euo pipefail
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 clangxx=${CLANGXX:-$(command -v clang++ || true)}
@@ -29,4 +30,23 @@ fi
 python3 "$top_srcdir/tests/fuzz/make_seeds.py" "$tmp/corpus"
 "$tmp/fuzz_nbd" -max_total_time="${FUZZ_SECONDS:-30}" -timeout=10 \
   -rss_limit_mb=4096 -print_final_stats=1 "$tmp/corpus" 2>&1 | tail -n 15
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || exit "$status"
+
+# The block object target (codec and crypto layers; zstd and OpenSSL).
+if ! "$clangxx" -std=c++20 -g -O1 -D_GNU_SOURCE -I"$src" -pthread \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    "$top_srcdir/tests/fuzz/fuzz_object.cc" \
+    "$src"/codec/object_format.cc "$src"/codec/block_codec.cc \
+    "$src"/crypto/object_cipher.cc "$src"/crypto/secret_key.cc \
+    "$src"/util/status.cc "$src"/util/log.cc \
+    -lzstd -lcrypto -o "$tmp/fuzz_object" 2>"$tmp/build_object.log"; then
+  cat "$tmp/build_object.log" >&2
+  exit 1
+fi
+mkdir -p "$tmp/corpus_object"
+USBD_FUZZ_SEEDS="$tmp/corpus_object" "$tmp/fuzz_object"
+"$tmp/fuzz_object" -max_total_time="${FUZZ_OBJECT_SECONDS:-${FUZZ_SECONDS:-20}}" \
+  -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+  "$tmp/corpus_object" 2>&1 | tail -n 15
 exit "${PIPESTATUS[0]}"

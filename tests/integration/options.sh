@@ -11,7 +11,7 @@ CONF="$top_srcdir/etc/usbd.conf"
 [ -f "$CONF" ] || fail "no example options file at $CONF"
 
 # Options that only the command line takes (not in the options file).
-CLI_ONLY="configFile help version"
+CLI_ONLY="configFile help version force erase reset-mounted-flag"
 
 "$USBD" --help >"$TMP/help" || fail "--help exited with status $?"
 
@@ -22,7 +22,7 @@ awk '
   { if (rec != "") print rec; rec = "" }
   END { if (rec != "") print rec }
 ' "$TMP/help" |
-  sed -E 's/^  (-[A-Za-z], )?--([A-Za-z]+)[^ ]*[[:space:]]+/\2\t/; s/  +/ /g' \
+  sed -E 's/^  (-[A-Za-z], )?--([A-Za-z][A-Za-z-]*)[^ ]*[[:space:]]+/\2\t/; s/  +/ /g' \
     >"$TMP/help.records"
 cut -f1 "$TMP/help.records" | sort >"$TMP/help.names"
 
@@ -31,10 +31,11 @@ awk '
   /^\.SH / { in_options = ($2 == "OPTIONS") }
   in_options && prev == ".TP" { print }
   { prev = $0 }
-' "$MAN" | grep -oE '\\-\\-[A-Za-z]+' | sed 's/^\\-\\-//' | sort >"$TMP/man.names"
+' "$MAN" | grep -oE '\\-\\-[A-Za-z]+(\\-[A-Za-z]+)*' | sed 's/\\//g; s/^--//' |
+  sort >"$TMP/man.names"
 
 # etc/usbd.conf: the commented-out settings, "#key = default".
-sed -nE 's/^#([A-Za-z]+) =.*/\1/p' "$CONF" | sort >"$TMP/conf.names"
+sed -nE 's/^#([A-Za-z][A-Za-z-]*) =.*/\1/p' "$CONF" | sort >"$TMP/conf.names"
 
 [ -s "$TMP/help.names" ] || fail "found no options in --help"
 diff -u --label help "$TMP/help.names" --label man "$TMP/man.names" ||
@@ -48,10 +49,11 @@ diff -u --label help "$TMP/file.names" --label usbd.conf "$TMP/conf.names" ||
   fail "--help lists an option twice"
 
 # The same defaults everywhere (listen's depends on the environment).
-man_paragraph() {  # NAME: the man text of option NAME, on one line
+man_paragraph() {  # NAME: the man text of option NAME, on one line, \- as -
   awk -v name="$1" '
     /^\.(TP|SS|SH)/ { if (found) exit; tp = ($1 == ".TP"); next }
-    tp { tp = 0; if ($0 ~ ("-" name "([^A-Za-z]|$)")) found = 1; next }
+    { gsub(/\\-/, "-") }
+    tp { tp = 0; if ($0 ~ ("--" name "([^A-Za-z-]|$)")) found = 1; next }
     found { printf "%s ", $0 }
   ' "$MAN"
 }
@@ -63,8 +65,8 @@ while IFS=$'\t' read -r name text; do
   grep -qxF "#$name = $default" "$CONF" ||
     fail "etc/usbd.conf does not say '#$name = $default'"
 done <"$TMP/help.records"
-awk -F'\t' '$1 == "size"' "$TMP/help.records" | grep -qF '(required)' ||
-  fail "--help does not say --size is required"
+awk -F'\t' '$1 == "size"' "$TMP/help.records" | grep -qF 'required with --test' ||
+  fail "--help does not say when --size is required"
 
 # --version prints the package version.
 version=$(sed -nE 's/^AC_INIT\(\[usbd\], \[([^]]*)\].*/\1/p' \
@@ -91,6 +93,18 @@ expect_error 2 "^usbd: --blockSize: '300k' is not a power of two" \
 expect_error 2 "^usbd: --size is required" --test "$TMP/store"
 expect_error 2 "^usbd: missing BUCKET" --size=1G
 expect_error 2 "--bogus" --bogus --size=1G bucket
+expect_error 2 "^usbd: BUCKET 'My_Bucket' is not a valid S3 bucket name" \
+  My_Bucket
+expect_error 2 "^usbd: --authVersion: 'aws2' is not supported" \
+  --authVersion=aws2 bucket
+expect_error 2 "^usbd: --httpStore needs --baseURL" --httpStore bucket
+expect_error 2 "^usbd: --erase takes BUCKET\[/PREFIX\] only, not TARGET" \
+  --erase bucket /dev/nbd0
+
+# A secret given on the command line is not repeated in an error.
+expect_error 2 "^usbd: --accessKey only applies to the S3 store" \
+  --memory --size=1G --accessKey=S3CR3T-value scratch
+! grep -q S3CR3T "$TMP/err" || fail "an error message shows --accessKey"
 
 cat >"$TMP/bad.conf" <<'EOF'
 # a comment
@@ -106,7 +120,7 @@ expect_error 2 "^usbd: $TMP/bad-size.conf:2: size: '12x'" \
 
 # The example file parses with every setting uncommented. (--test with
 # --memory then stops usbd after the file was read, before it starts.)
-sed -E 's/^#([A-Za-z]+ =)/\1/' "$CONF" >"$TMP/all.conf"
+sed -E 's/^#([A-Za-z][A-Za-z-]* =)/\1/' "$CONF" >"$TMP/all.conf"
 expect_error 2 "^usbd: --test and --memory cannot be used together" \
   --configFile="$TMP/all.conf" --test --memory --size=1G bucket
 

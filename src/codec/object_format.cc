@@ -1,0 +1,152 @@
+#include "codec/object_format.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace usbd {
+namespace {
+
+constexpr uint8_t kMagic[4] = {'U', 'S', 'B', 'D'};
+
+void PutLe32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+uint32_t GetLe32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= uint32_t{p[i]} << (8 * i);
+  return v;
+}
+
+Status Bad(uint64_t block, const std::string& what) {
+  return Status::IoError(DescribeBlock(block) + ": " + what +
+                         "; not served as data");
+}
+
+}  // namespace
+
+std::string_view CodecName(Codec codec) {
+  switch (codec) {
+    case Codec::kNone:
+      return "none";
+    case Codec::kZstd:
+      return "zstd";
+  }
+  return "unknown";
+}
+
+std::string_view CipherName(Cipher cipher) {
+  switch (cipher) {
+    case Cipher::kNone:
+      return "none";
+    case Cipher::kAes256Gcm:
+      return "aes-256-gcm";
+  }
+  return "unknown";
+}
+
+bool ParseCodecName(std::string_view name, Codec* codec) {
+  for (Codec c : {Codec::kNone, Codec::kZstd}) {
+    if (name == CodecName(c)) {
+      *codec = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ParseCipherName(std::string_view name, Cipher* cipher) {
+  for (Cipher c : {Cipher::kNone, Cipher::kAes256Gcm}) {
+    if (name == CipherName(c)) {
+      *cipher = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+void EncodeObjectHeader(const ObjectHeader& header, std::span<uint8_t> out) {
+  uint8_t* p = out.data();
+  std::memcpy(p, kMagic, sizeof kMagic);
+  p[4] = header.version;
+  p[5] = static_cast<uint8_t>(header.codec);
+  p[6] = static_cast<uint8_t>(header.cipher);
+  p[7] = 0;
+  PutLe32(p + 8, header.plain_length);
+  PutLe32(p + 12, header.payload_length);
+}
+
+bool HasObjectMagic(std::span<const uint8_t> object) {
+  return object.size() >= sizeof kMagic &&
+         std::memcmp(object.data(), kMagic, sizeof kMagic) == 0;
+}
+
+Result<ObjectHeader> ParseObjectHeader(std::span<const uint8_t> object,
+                                       uint32_t block_size, uint64_t block) {
+  if (object.size() < kObjectHeaderSize) {
+    return Bad(block, "object of " + std::to_string(object.size()) +
+                          " bytes is too short for a header (truncated)");
+  }
+  if (!HasObjectMagic(object)) {
+    return Bad(block, "object has no usbd header (a raw block, or foreign)");
+  }
+  const uint8_t* p = object.data();
+  ObjectHeader header;
+  header.version = p[4];
+  if (header.version != kObjectFormatVersion) {
+    return Bad(block, "object format version " +
+                          std::to_string(header.version) +
+                          (header.version > kObjectFormatVersion
+                               ? " is newer than this usbd supports"
+                               : " is unknown"));
+  }
+  if (p[5] > static_cast<uint8_t>(Codec::kZstd)) {
+    return Bad(block, "unknown codec " + std::to_string(p[5]));
+  }
+  if (p[6] > static_cast<uint8_t>(Cipher::kAes256Gcm)) {
+    return Bad(block, "unknown cipher " + std::to_string(p[6]));
+  }
+  if (p[7] != 0) return Bad(block, "reserved header byte is not zero");
+  header.codec = static_cast<Codec>(p[5]);
+  header.cipher = static_cast<Cipher>(p[6]);
+  header.plain_length = GetLe32(p + 8);
+  header.payload_length = GetLe32(p + 12);
+  if (header.plain_length != block_size) {
+    return Bad(block, "object decodes to " +
+                          std::to_string(header.plain_length) +
+                          " bytes, the block size is " +
+                          std::to_string(block_size) +
+                          " (object of another volume?)");
+  }
+  bool payload_ok = header.codec == Codec::kNone
+                        ? header.payload_length == header.plain_length
+                        : header.payload_length > 0 &&
+                              uint64_t{header.payload_length} +
+                                      kObjectHeaderSize <
+                                  header.plain_length;
+  if (!payload_ok) {
+    return Bad(block, "payload length " +
+                          std::to_string(header.payload_length) +
+                          " is impossible for codec " +
+                          std::string(CodecName(header.codec)));
+  }
+  if (object.size() != header.object_size()) {
+    return Bad(block, "object has " + std::to_string(object.size()) +
+                          " bytes, its header says " +
+                          std::to_string(header.object_size()) +
+                          (object.size() < header.object_size()
+                               ? " (truncated)"
+                               : " (extended)"));
+  }
+  return header;
+}
+
+std::string DescribeBlock(uint64_t block) {
+  char text[64];
+  std::snprintf(text, sizeof text, "block %" PRIu64 " (0x%" PRIx64 ")", block,
+                block);
+  return text;
+}
+
+}  // namespace usbd

@@ -1,0 +1,53 @@
+// The secrets behind the options: S3 credentials and the HTTP store's static
+// header, read after ParseOptions() from files, the environment or argv.
+// No message returned here ever contains a secret (a secret key, a session
+// token, a header value, or a line of a credentials file); access key ids
+// and file names may appear.
+#ifndef USBD_CONFIG_CREDENTIALS_H_
+#define USBD_CONFIG_CREDENTIALS_H_
+
+#include <functional>
+#include <string>
+
+#include "config/options.h"
+#include "http/s3_store.h"
+#include "util/status.h"
+
+namespace usbd {
+
+using GetEnvFunction = std::function<const char*(const char*)>;
+
+// The S3 credentials `options` and the environment give, first match wins:
+//
+//  1. --accessKey=KEY or --accessKeyEnv=VAR (the secret is then VAR's
+//     value), with --accessId=ID, which is required with either. Giving
+//     both is an error; so is an unset or empty VAR.
+//  2. The access file: --accessFile=FILE, or else $HOME/.s3backer_passwd if
+//     it exists. s3backer's format: one "accessId:accessKey" per line; blank
+//     lines and lines starting with '#' are skipped; surrounding white space
+//     is ignored; the key is everything after the first ':'. The line whose
+//     id is --accessId is used, or the first line when there is no
+//     --accessId. A line without ':' is an error (FILE:LINE, not the line).
+//     An explicit --accessFile that cannot be read, or has no matching
+//     line, is an error; a default file without a match is passed over.
+//  3. The environment: AWS_SECRET_ACCESS_KEY with AWS_ACCESS_KEY_ID (or
+//     --accessId when AWS_ACCESS_KEY_ID is unset; when both are set they
+//     must be equal) and AWS_SESSION_TOKEN if set. Only here is a session
+//     token used.
+//
+// Otherwise EINVAL: "no S3 credentials: use --accessFile, --accessId with
+// --accessKeyEnv, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" (or a more
+// precise line when --accessId was given or only half of the AWS pair is
+// set). `getenv` is injectable for tests; unset and "" are the same.
+Result<AwsCredentials> ResolveCredentials(
+    const Options& options, const GetEnvFunction& getenv = ::getenv);
+
+// The header for HttpStoreOptions::header: --httpHeader as given, or the
+// first line of --httpHeaderFile (a trailing newline, "\r\n" or not, is
+// removed; the file must hold that one "Name: value" line and nothing
+// else but blank lines), or "" when neither is set.
+Result<std::string> ResolveHttpHeader(const Options& options);
+
+}  // namespace usbd
+
+#endif  // USBD_CONFIG_CREDENTIALS_H_

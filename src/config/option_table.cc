@@ -1,0 +1,523 @@
+// kOptions below is the only place an option is defined; the command line
+// (CLI11), the options file (inih) and --help are all generated from it, so
+// they cannot disagree. Every value, wherever it came from, goes through
+// the same ParseValue() for its kind, so "--size=12x" and "size = 12x" fail
+// the same way; only the context in the message differs.
+#include "config/option_table.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <utility>
+
+namespace usbd::options_internal {
+namespace {
+
+Status CheckListen(const std::string& text);
+Status CheckBaseUrl(const std::string& text);
+Status CheckRegion(const std::string& text);
+Status CheckStorageClass(const std::string& text);
+Status CheckSse(const std::string& text);
+Status CheckAccessType(const std::string& text);
+Status CheckAuthVersion(const std::string& text);
+Status CheckEnvName(const std::string& text);
+Status CheckHttpHeader(const std::string& text);
+Status CheckCaFile(const std::string& text);
+
+// Defaults are not here: they are the initialisers in struct Options (and
+// DefaultListenAddress()), which --help reads back. Laid out by hand.
+// clang-format off
+const OptionSpec kOptions[] = {
+    {.group = "Store", .name = "test", .kind = Kind::kFlag,
+     .help = "BUCKET is a local directory holding one file per block",
+     .field = &Options::test},
+    {.group = "Store", .name = "memory", .kind = Kind::kFlag,
+     .help = "keep blocks in memory only; everything is lost at exit",
+     .field = &Options::memory},
+    {.group = "Store", .name = "httpStore", .kind = Kind::kFlag,
+     .help = "store blocks on a plain HTTP server (PUT, GET, DELETE, e.g. "
+             "nginx with WebDAV) at BASEURL/BUCKET/PREFIX+block, not S3",
+     .field = &Options::http_store},
+    {.group = "Store", .name = "baseURL", .kind = Kind::kString,
+     .value_name = "URL",
+     .help = "S3 endpoint, http:// or https://; with --httpStore the "
+             "server's URL (required then)",
+     .field = &Options::base_url, .stores = kRemote, .check = &CheckBaseUrl},
+    {.group = "Store", .name = "prefix", .kind = Kind::kString,
+     .value_name = "STR", .help = "prepend STR to every block object name",
+     .field = &Options::prefix},
+    {.group = "Store", .name = "blockHashPrefix", .kind = Kind::kFlag,
+     .help = "put a hash before each block's object name, to spread keys "
+             "over the bucket's partitions",
+     .field = &Options::block_hash_prefix, .stores = kRemote},
+
+    {.group = "S3", .name = "region", .kind = Kind::kString,
+     .value_name = "REGION",
+     .help = "region to sign for; without --baseURL, another region than "
+             "us-east-1 selects https://s3.REGION.amazonaws.com/",
+     .field = &Options::region, .stores = kS3, .check = &CheckRegion},
+    {.group = "S3", .name = "vhost", .kind = Kind::kFlag,
+     .help = "address the bucket as BUCKET.host (virtual host style), not "
+             "as host/BUCKET",
+     .field = &Options::vhost, .stores = kS3},
+    {.group = "S3", .name = "ssl", .kind = Kind::kFlag,
+     .help = "use https://s3.amazonaws.com/ (already the default; an http:// "
+             "--baseURL conflicts)",
+     .field = &Options::ssl, .stores = kS3},
+    {.group = "S3", .name = "storageClass", .kind = Kind::kString,
+     .value_name = "CLASS",
+     .help = "storage class of new objects, e.g. STANDARD_IA",
+     .field = &Options::storage_class, .stores = kS3,
+     .check = &CheckStorageClass},
+    {.group = "S3", .name = "sse", .kind = Kind::kString,
+     .value_name = "ALG",
+     .help = "server-side encryption of new objects: AES256 or aws:kms",
+     .field = &Options::sse, .stores = kS3, .check = &CheckSse},
+    {.group = "S3", .name = "accessType", .kind = Kind::kString,
+     .value_name = "ACL",
+     .help = "canned ACL of new objects (private, public-read, "
+             "bucket-owner-full-control...); empty: send none",
+     .field = &Options::access_type, .stores = kS3,
+     .check = &CheckAccessType},
+    {.group = "S3", .name = "authVersion", .kind = Kind::kString,
+     .value_name = "VER",
+     .help = "request signing: only aws4 (Signature Version 4)",
+     .field = &Options::auth_version, .stores = kS3,
+     .check = &CheckAuthVersion},
+    {.group = "S3", .name = "listBlocks", .kind = Kind::kFlag,
+     .help = "list the volume's objects at start, so reads of absent "
+             "blocks need no request and block status is exact",
+     .field = &Options::list_blocks, .stores = kS3},
+    {.group = "S3", .name = "listBlocksThreads", .kind = Kind::kUint,
+     .value_name = "N", .help = "parallel listings for --listBlocks, 1 to 64",
+     .field = &Options::list_blocks_threads, .stores = kS3,
+     .min = 1, .max = 64},
+
+    {.group = "Credentials (S3)", .name = "accessFile", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "read the key from FILE, lines accessId:accessKey; without it, "
+             "~/.s3backer_passwd if it exists",
+     .field = &Options::access_file, .stores = kS3, .default_text = ""},
+    {.group = "Credentials (S3)", .name = "accessId", .kind = Kind::kString,
+     .value_name = "ID",
+     .help = "access key id; selects the line of --accessFile",
+     .field = &Options::access_id, .stores = kS3},
+    {.group = "Credentials (S3)", .name = "accessKey", .kind = Kind::kString,
+     .value_name = "KEY",
+     .help = "secret access key (shown by ps until usbd has read it: prefer "
+             "--accessKeyEnv or --accessFile)",
+     .field = &Options::access_key, .secret = true, .stores = kS3},
+    {.group = "Credentials (S3)", .name = "accessKeyEnv",
+     .kind = Kind::kString, .value_name = "VAR",
+     .help = "read the secret access key from environment variable VAR",
+     .field = &Options::access_key_env, .stores = kS3,
+     .check = &CheckEnvName},
+
+    {.group = "HTTP (--httpStore)", .name = "httpHeader",
+     .kind = Kind::kString, .value_name = "HDR",
+     .help = "send the header 'Name: value' with every request, e.g. "
+             "'Authorization: Bearer TOKEN'",
+     .field = &Options::http_header, .secret = true, .stores = kHttp,
+     .check = &CheckHttpHeader},
+    {.group = "HTTP (--httpStore)", .name = "httpHeaderFile",
+     .kind = Kind::kString, .value_name = "FILE",
+     .help = "read that header from FILE, which keeps it out of ps",
+     .field = &Options::http_header_file, .stores = kHttp},
+
+    {.group = "Network (S3 and HTTP)", .name = "cacert",
+     .kind = Kind::kString, .value_name = "FILE",
+     .help = "verify TLS servers with the CA certificates in FILE (PEM) "
+             "instead of the system's",
+     .field = &Options::ca_file, .stores = kRemote, .check = &CheckCaFile},
+    {.group = "Network (S3 and HTTP)", .name = "insecure", .kind = Kind::kFlag,
+     .help = "do not verify TLS certificates or host names",
+     .field = &Options::insecure, .stores = kRemote},
+    {.group = "Network (S3 and HTTP)", .name = "timeout", .kind = Kind::kUint,
+     .value_name = "SECS",
+     .help = "time limit of each HTTP attempt, in seconds, 1 to 3600",
+     .field = &Options::timeout_seconds, .stores = kRemote,
+     .min = 1, .max = 3600},
+    {.group = "Network (S3 and HTTP)", .name = "maxUploadSpeed",
+     .kind = Kind::kSpeed, .value_name = "BITS",
+     .help = "bandwidth cap of each upload, in bits per second (10m: 10 "
+             "Mibit/s); 0: no cap",
+     .field = &Options::max_upload_bytes_per_sec, .stores = kRemote,
+     .default_text = ""},
+    {.group = "Network (S3 and HTTP)", .name = "maxDownloadSpeed",
+     .kind = Kind::kSpeed, .value_name = "BITS",
+     .help = "bandwidth cap of each download, in bits per second; 0: no cap",
+     .field = &Options::max_download_bytes_per_sec, .stores = kRemote,
+     .default_text = ""},
+
+    {.group = "Retry (S3 and HTTP)", .name = "initialRetryPause",
+     .kind = Kind::kUint, .value_name = "MS",
+     .help = "longest first pause before retrying a failed request, in "
+             "milliseconds; each further pause may double",
+     .field = &Options::initial_retry_pause_ms, .stores = kRemote,
+     .min = 1, .max = 3600000},
+    {.group = "Retry (S3 and HTTP)", .name = "maxRetryPause",
+     .kind = Kind::kUint, .value_name = "MS",
+     .help = "time budget of one request and its retries, in milliseconds; "
+             "then it fails with EIO; 0: no retries",
+     .field = &Options::max_retry_pause_ms, .stores = kRemote,
+     .min = 0, .max = 86400000},
+
+    {.group = "Volume", .name = "size", .kind = Kind::kSize,
+     .value_name = "SIZE",
+     .help = "volume size, a multiple of --blockSize; required with --test, "
+             "--memory and for a new volume, which records it",
+     .field = &Options::size, .default_text = ""},
+    {.group = "Volume", .name = "blockSize", .kind = Kind::kBlockSize,
+     .value_name = "SIZE",
+     .help = "block (object) size, a power of two from 512 to 32M",
+     .field = &Options::block_size},
+    {.group = "Volume", .name = "readOnly", .kind = Kind::kFlag,
+     .help = "serve the volume read-only", .field = &Options::read_only},
+    {.group = "Volume", .name = "force", .kind = Kind::kFlag,
+     .help = "override safety checks: a --size or --blockSize unlike the "
+             "volume's, a mount token held elsewhere, --erase's question",
+     .field = &Options::force, .in_file = false},
+
+    {.group = "Actions (then exit)", .name = "erase", .kind = Kind::kFlag,
+     .help = "delete every object of the volume BUCKET[/PREFIX]; asks for "
+             "confirmation unless --force",
+     .field = &Options::erase, .in_file = false, .stores = kAllStores},
+    {.group = "Actions (then exit)", .name = "reset-mounted-flag",
+     .kind = Kind::kFlag,
+     .help = "clear the mount token a usbd that did not stop cleanly left on "
+             "BUCKET[/PREFIX]",
+     .field = &Options::reset_mounted_flag, .in_file = false},
+
+    {.group = "Server", .name = "listen", .kind = Kind::kString,
+     .value_name = "ADDR", .help = "listen on unix:PATH or tcp:HOST:PORT",
+     .field = &Options::listen, .check = &CheckListen},
+    {.group = "Server", .name = "foreground", .short_name = "f",
+     .kind = Kind::kFlag, .help = "stay in the foreground, logging to stderr",
+     .field = &Options::foreground},
+    {.group = "Server", .name = "nbdThreads", .kind = Kind::kUint,
+     .value_name = "N", .help = "request workers per connection, 1 to 256",
+     .field = &Options::nbd_threads, .min = 1, .max = 256},
+
+    {.group = "Logging", .name = "debug", .kind = Kind::kFlag,
+     .help = "also log debugging messages", .field = &Options::debug},
+    {.group = "Logging", .name = "debug-http", .kind = Kind::kFlag,
+     .help = "log one line per HTTP request (never a secret)",
+     .field = &Options::debug_http, .stores = kRemote},
+    {.group = "Logging", .name = "quiet", .kind = Kind::kFlag,
+     .help = "log errors only", .field = &Options::quiet},
+
+    {.group = "General", .name = "configFile", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "read options from FILE (INI; keys are the long option names)",
+     .field = &Options::config_file, .in_file = false},
+    {.group = "General", .name = "help", .short_name = "h",
+     .kind = Kind::kHelp, .help = "print this help and exit",
+     .in_file = false},
+    {.group = "General", .name = "version", .kind = Kind::kVersion,
+     .help = "print the version and exit", .in_file = false},
+};
+// clang-format on
+
+Result<bool> ParseBool(const std::string& text) {
+  std::string t;
+  for (unsigned char c : text) t += static_cast<char>(std::tolower(c));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  return Status::Invalid(Quote(text) + " is not a boolean (use true or false)");
+}
+
+bool AllOf(const std::string& text, const char* extra) {
+  return std::all_of(text.begin(), text.end(), [extra](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::strchr(extra, c) != nullptr;
+  });
+}
+
+bool OneOf(const std::string& text, std::initializer_list<const char*> list) {
+  return std::any_of(list.begin(), list.end(),
+                     [&](const char* s) { return text == s; });
+}
+
+Status CheckListen(const std::string& text) {
+  const Status bad =
+      Status::Invalid(Quote(text) + " is not unix:PATH or tcp:HOST:PORT");
+  if (text.rfind("unix:", 0) == 0) {
+    std::string path = text.substr(5);
+    if (path.empty()) return bad;
+    // sockaddr_un.sun_path is 108 bytes including the terminating NUL.
+    if (path.size() > 107) {
+      return Status::Invalid(Quote(text) +
+                             ": socket path longer than 107 bytes");
+    }
+    return Status::Ok();
+  }
+  if (text.rfind("tcp:", 0) == 0) {
+    std::string rest = text.substr(4);
+    size_t colon = rest.rfind(':');
+    if (colon == std::string::npos || colon == 0) return bad;
+    std::string host = rest.substr(0, colon);
+    if (host.front() == '[' && (host.size() < 3 || host.back() != ']')) {
+      return bad;
+    }
+    uint64_t port;
+    bool overflow;
+    if (!ParseDecimal(rest.substr(colon + 1), &port, &overflow) || overflow ||
+        port == 0 || port > 65535) {
+      return Status::Invalid(Quote(text) + ": port must be 1 to 65535");
+    }
+    return Status::Ok();
+  }
+  return bad;
+}
+
+Status CheckBaseUrl(const std::string& text) {
+  size_t host = 0;
+  if (text.rfind("http://", 0) == 0) host = 7;
+  if (text.rfind("https://", 0) == 0) host = 8;
+  size_t end = text.find('/', host);
+  std::string authority = text.substr(host, end - host);
+  bool printable = std::all_of(text.begin(), text.end(), [](char c) {
+    return c > ' ' && c < 0x7f && c != '?' && c != '#';
+  });
+  if (host == 0 || authority.empty() || !printable ||
+      authority.find('@') != std::string::npos) {
+    return Status::Invalid(Quote(text) +
+                           " is not an http:// or https:// URL (scheme, "
+                           "host[:port], optional /path/)");
+  }
+  return Status::Ok();
+}
+
+Status CheckRegion(const std::string& text) {
+  if (text.empty() || !AllOf(text, "-_")) {
+    return Status::Invalid(Quote(text) +
+                           " is not a region name (e.g. eu-west-1)");
+  }
+  return Status::Ok();
+}
+
+Status CheckStorageClass(const std::string& text) {
+  if (!AllOf(text, "_-")) {
+    return Status::Invalid(Quote(text) +
+                           " is not a storage class (e.g. STANDARD_IA)");
+  }
+  return Status::Ok();
+}
+
+Status CheckSse(const std::string& text) {
+  if (!OneOf(text, {"", "AES256", "aws:kms", "aws:kms:dsse"})) {
+    return Status::Invalid(Quote(text) +
+                           " is not supported (use AES256 or aws:kms)");
+  }
+  return Status::Ok();
+}
+
+Status CheckAccessType(const std::string& text) {
+  if (!OneOf(text, {"", "private", "public-read", "public-read-write",
+                    "authenticated-read", "aws-exec-read", "bucket-owner-read",
+                    "bucket-owner-full-control"})) {
+    return Status::Invalid(
+        Quote(text) +
+        " is not a canned ACL (private, public-read, public-read-write, "
+        "authenticated-read, aws-exec-read, bucket-owner-read, "
+        "bucket-owner-full-control)");
+  }
+  return Status::Ok();
+}
+
+Status CheckAuthVersion(const std::string& text) {
+  if (text != "aws4") {
+    return Status::Invalid(Quote(text) +
+                           " is not supported (only aws4, AWS Signature "
+                           "Version 4)");
+  }
+  return Status::Ok();
+}
+
+Status CheckEnvName(const std::string& text) {
+  if (!text.empty() && (!AllOf(text, "_") || std::isdigit(text[0]))) {
+    return Status::Invalid(Quote(text) +
+                           " is not an environment variable name");
+  }
+  return Status::Ok();
+}
+
+// The value may be a secret: the message never repeats it.
+Status CheckHttpHeader(const std::string& text) {
+  if (text.empty()) return Status::Ok();
+  size_t colon = text.find(':');
+  bool ok = colon != std::string::npos && colon > 0 &&
+            AllOf(text.substr(0, colon), "!#$%&'*+-.^_`|~");
+  for (size_t i = colon + 1; ok && i < text.size(); ++i) {
+    unsigned char c = text[i];
+    ok = c == '\t' || (c >= ' ' && c != 0x7f);
+  }
+  if (!ok) {
+    return Status::Invalid(
+        "expected 'Name: value' (a header name, a colon, then the value on "
+        "one line)");
+  }
+  return Status::Ok();
+}
+
+Status CheckCaFile(const std::string& text) {
+  if (!text.empty() && access(text.c_str(), R_OK) != 0) {
+    return Status::Error(
+        errno, "cannot read " + Quote(text) + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+// Converts `text` for `spec`; the message names the value, not the option.
+Result<Value> ParseValue(const OptionSpec& spec, const std::string& text) {
+  switch (spec.kind) {
+    case Kind::kFlag: {
+      Result<bool> b = ParseBool(text);
+      if (!b.ok()) return b.status();
+      return Value(*b);
+    }
+    case Kind::kString:
+      if (spec.check != nullptr) USBD_RETURN_IF_ERROR(spec.check(text));
+      return Value(text);
+    case Kind::kSize: {
+      Result<uint64_t> size = ParseSize(text);
+      if (!size.ok()) return size.status();
+      if (*size == 0) {
+        return Status::Invalid(Quote(text) + " must be greater than zero");
+      }
+      if (*size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return Status::Invalid(Quote(text) + " is too large (limit 8E - 1)");
+      }
+      return Value(*size);
+    }
+    case Kind::kBlockSize: {
+      Result<uint64_t> size = ParseSize(text);
+      if (!size.ok()) return size.status();
+      if (*size < kMinBlockSize || *size > kMaxBlockSize) {
+        return Status::Invalid(Quote(text) + " is out of range (" +
+                               FormatSize(kMinBlockSize) + " to " +
+                               FormatSize(kMaxBlockSize) + ")");
+      }
+      if ((*size & (*size - 1)) != 0) {
+        return Status::Invalid(Quote(text) + " is not a power of two");
+      }
+      return Value(*size);
+    }
+    case Kind::kSpeed: {  // bits per second in, bytes per second out
+      Result<uint64_t> bits = ParseSize(text);
+      if (!bits.ok()) return bits.status();
+      return Value(*bits / 8 + (*bits % 8 != 0 ? 1 : 0));
+    }
+    case Kind::kUint: {
+      uint64_t n;
+      bool overflow;
+      if (!ParseDecimal(text, &n, &overflow)) {
+        return Status::Invalid(Quote(text) + " is not a whole number");
+      }
+      if (overflow || n < spec.min || n > spec.max) {
+        return Status::Invalid(Quote(text) + " is out of range (" +
+                               std::to_string(spec.min) + " to " +
+                               std::to_string(spec.max) + ")");
+      }
+      return Value(n);
+    }
+    default:  // --help, --version: handled by CLI11, never in the file
+      break;
+  }
+  return Status::Invalid(std::string(spec.name) + " takes no value");
+}
+
+void Store(const Field& field, const Value& value, Options* options) {
+  std::visit(
+      [&](auto member) {
+        if constexpr (!std::is_same_v<decltype(member), std::monostate>) {
+          using T = std::remove_reference_t<decltype(options->*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            options->*member = std::get<bool>(value);
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            options->*member = std::get<std::string>(value);
+          } else {
+            // ParseValue() has checked the range for this option.
+            options->*member = static_cast<T>(std::get<uint64_t>(value));
+          }
+        }
+      },
+      field);
+}
+
+}  // namespace
+
+std::span<const OptionSpec> AllOptions() { return kOptions; }
+
+const OptionSpec* FindOption(const std::string& name) {
+  for (const OptionSpec& spec : kOptions) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
+std::string Quote(const std::string& text) { return "'" + text + "'"; }
+
+bool ParseDecimal(const std::string& text, uint64_t* value, bool* overflow) {
+  *overflow = false;
+  if (text.empty()) return false;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    unsigned digit = c - '0';
+    if (v > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
+      *overflow = true;
+    } else {
+      v = v * 10 + digit;
+    }
+  }
+  *value = v;
+  return true;
+}
+
+Status Apply(const OptionSpec& spec, const std::string& text,
+             const std::string& context, Options* options) {
+  Result<Value> value = ParseValue(spec, text);
+  if (!value.ok()) return value.status().WithContext(context);
+  Store(spec.field, *value, options);
+  if (std::strcmp(spec.name, "blockSize") == 0) {
+    options->block_size_given = true;
+  }
+  return Status::Ok();
+}
+
+unsigned StoreBit(const Options& options) {
+  switch (options.store()) {
+    case StoreKind::kS3:
+      return kS3;
+    case StoreKind::kHttp:
+      return kHttp;
+    case StoreKind::kDirectory:
+      return kDirectory;
+    case StoreKind::kMemory:
+      return kMemory;
+  }
+  return kS3;
+}
+
+std::string StoresText(unsigned stores) {
+  if (stores == kS3) return "the S3 store";
+  if (stores == kHttp) return "the HTTP store (--httpStore)";
+  if (stores == kRemote) return "the S3 and HTTP stores";
+  std::string text;
+  for (auto [bit, name] : {std::pair{kS3, "S3"},
+                           {kHttp, "HTTP"},
+                           {kDirectory, "--test"},
+                           {kMemory, "--memory"}}) {
+    if ((stores & bit) == 0) continue;
+    text += (text.empty() ? "" : ", ") + std::string(name);
+  }
+  return "these stores: " + text;
+}
+
+}  // namespace usbd::options_internal

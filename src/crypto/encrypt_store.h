@@ -1,0 +1,50 @@
+// Encryption: AES-256-GCM per object (--encrypt), between the compression
+// layer (or the zero layer) and the retry layer. Compress, then encrypt.
+//
+// Every object this layer stores is sealed by an ObjectCipher
+// (object_cipher.h): a fresh nonce per object, and the header, the block
+// number and the volume UUID authenticated, so an object that was tampered
+// with, truncated, moved to another block or copied from another volume is
+// refused: EIO naming the block, never data, and nothing unauthenticated is
+// decompressed. An object without encryption in an encrypted volume is
+// refused the same way (it could have been put there by anyone).
+//
+//  - Write/Read (no compression layer above): the whole block is sealed
+//    with codec none; a read opens the object and decodes whatever codec it
+//    says (so compression may have been on when it was written).
+//  - WriteObject/ReadObject (the compression layer above): its objects, a
+//    raw block (exactly block size) or header + zstd payload, are sealed
+//    as they are; ReadObject returns exactly what was written.
+//
+// Requires the layer below to keep objects (capabilities().objects) and a
+// key; Start() refuses otherwise with EINVAL. Narrows capabilities to
+// whole-block writes; offers objects. Counters: encrypt.sealed,
+// encrypt.opened, encrypt.auth_failures.
+//
+// Thread safety: as BlockStore.
+#ifndef USBD_CRYPTO_ENCRYPT_STORE_H_
+#define USBD_CRYPTO_ENCRYPT_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "crypto/secret_key.h"
+#include "store/block_store.h"
+
+namespace usbd {
+
+struct EncryptOptions {
+  // The volume key, from CreateVolumeKey or OpenVolumeKey
+  // (encoding_settings.h); the layer owns it from then on.
+  std::unique_ptr<SecretKey> key;
+  // The volume's UUID as recorded in its metadata (VolumeMetadata::uuid),
+  // bound into every object.
+  std::string volume_uuid;
+};
+
+std::unique_ptr<BlockStore> NewEncryptStore(EncryptOptions options,
+                                            std::unique_ptr<BlockStore> inner);
+
+}  // namespace usbd
+
+#endif  // USBD_CRYPTO_ENCRYPT_STORE_H_

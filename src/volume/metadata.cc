@@ -1,0 +1,408 @@
+#include "volume/metadata.h"
+
+#include <chrono>
+#include <set>
+
+#include "config/options.h"
+#include "http/object_block_store.h"
+#include "util/log.h"
+#include "volume/erase.h"
+#include "volume/volume_text.h"
+
+namespace usbd {
+namespace {
+
+constexpr std::string_view kMagic = "usbd-volume";
+constexpr uint64_t kMinBlockSize = 512;
+constexpr uint64_t kMaxBlockSize = uint64_t{1} << 31;
+constexpr unsigned kDeleteThreads = 16;
+
+bool IsValidBlockSize(uint64_t size) {
+  return size >= kMinBlockSize && size <= kMaxBlockSize &&
+         (size & (size - 1)) == 0;
+}
+
+// codec and cipher names: [a-z0-9-]+.
+bool IsName(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Bool(bool value) { return value ? "1" : "0"; }
+
+// Everything a volume needs to be named in messages and to be written.
+struct Context {
+  ObjectStore& store;
+  const std::string& prefix;
+  const RetryOptions& retry;
+  std::string key;   // of the metadata object
+  std::string name;  // of the volume, for messages
+};
+
+// Writes `metadata` and reads it back; EBUSY when another writer's
+// metadata (another uuid) is there afterwards.
+Status WriteAndVerify(const Context& c, const VolumeMetadata& metadata) {
+  USBD_RETURN_IF_ERROR(PutWithRetry(c.store, c.key,
+                                    FormatVolumeMetadata(metadata), c.retry,
+                                    "writing volume metadata '" + c.key + "'"));
+  auto object = GetWithRetry(c.store, c.key, c.retry,
+                             "reading back volume metadata '" + c.key + "'");
+  if (!object.ok()) return object.status();
+  if (!object->has_value()) {
+    return Status::Error(EBUSY, "volume metadata '" + c.key +
+                                    "' vanished right after it was written "
+                                    "(is the volume being erased?)");
+  }
+  auto back = ParseVolumeMetadata(**object, c.key);
+  if (!back.ok()) return back.status();
+  if (back->uuid != metadata.uuid) {
+    return Status::Error(EBUSY, "volume " + c.name +
+                                    " was written by another usbd at the same "
+                                    "time (uuid " +
+                                    back->uuid + " in '" + c.key +
+                                    "'); try again");
+  }
+  return Status::Ok();
+}
+
+// Shrinking: deletes every block object of `recorded`'s naming at or past
+// block `new_count`, so that growing again cannot bring old data back.
+Status DeleteBlocksPast(const Context& c, const VolumeMetadata& recorded,
+                        uint64_t new_count) {
+  const bool hash = recorded.block_hash_prefix;
+  KeySource source;
+  if (c.store.CanList()) {
+    source = [&](const std::function<bool(std::string)>& emit) {
+      std::string last;  // a retried listing skips what it already emitted
+      return RetryWithBackoff(c.retry, "listing volume " + c.name, [&] {
+        return c.store.List(c.prefix, [&](const ObjectInfo& info) {
+          uint64_t block;
+          if (!last.empty() && info.key <= last) return true;
+          last = info.key;
+          if (!ParseBlockObjectKey(c.prefix, hash, info.key, &block) ||
+              block < new_count) {
+            return true;
+          }
+          return emit(info.key);
+        });
+      });
+    };
+  } else {
+    source = [&](const std::function<bool(std::string)>& emit) {
+      for (uint64_t b = new_count; b < recorded.geometry().block_count; ++b) {
+        if (!emit(BlockObjectKey(c.prefix, hash, b))) break;
+      }
+      return Status::Ok();
+    };
+  }
+  uint64_t deleted = 0;
+  Status status = DeleteObjectsInParallel(c.store, source, kDeleteThreads,
+                                          c.retry, std::nullopt, {}, &deleted);
+  if (!status.ok()) {
+    return status.WithContext("shrinking volume " + c.name +
+                              ": deleting the blocks past the new end");
+  }
+  LogInfo("volume " + c.name + ": deleted " + std::to_string(deleted) +
+          " block objects past the new end");
+  return Status::Ok();
+}
+
+Result<OpenedVolume> CreateVolume(const Context& c,
+                                  const VolumeRequest& request) {
+  if (request.read_only && !request.force) {
+    return Status::Error(
+        ENOENT, "volume " + c.name + " has no metadata object '" + c.key +
+                    "', and a --readOnly run never creates a volume: run "
+                    "once without --readOnly to create it, or add --force "
+                    "to read it with the given --size and --blockSize");
+  }
+  auto block = FindBlockObject(c.store, c.prefix, c.retry);
+  if (!block.ok()) return block.status();
+  const bool adopt = block->has_value();
+  if (adopt && !request.force) {
+    return Status::Error(
+        EEXIST, "volume " + c.name + " has block objects (e.g. '" + **block +
+                    "') but no metadata object '" + c.key +
+                    "': it was written by an older usbd or another tool. "
+                    "Add --force with that volume's --size and --blockSize "
+                    "to adopt it, or erase it with --erase");
+  }
+  if (request.size == 0) {
+    return Status::Invalid("--size is required to create a new volume (" +
+                           c.name + " has no metadata object '" + c.key + "')");
+  }
+  VolumeMetadata m;
+  m.size = request.size;
+  m.block_size =
+      request.block_size != 0 ? request.block_size : kDefaultVolumeBlockSize;
+  m.block_hash_prefix = request.block_hash_prefix.value_or(false);
+  m.codec = request.codec.empty() ? "none" : request.codec;
+  m.cipher = request.cipher.empty() ? "none" : request.cipher;
+  m.uuid = RandomHex(16);
+  m.created = UtcTimestamp(std::chrono::system_clock::now());
+  if (m.size % m.block_size != 0) {
+    return Status::Invalid("--size " + FormatSize(m.size) +
+                           " is not a multiple of the block size " +
+                           FormatSize(m.block_size));
+  }
+  OpenedVolume opened{m};
+  const std::string settings =
+      "size " + FormatSize(m.size) + ", block size " + FormatSize(m.block_size);
+  if (request.read_only) {
+    LogWarning("volume " + c.name + " has no metadata object '" + c.key +
+               "'; this read-only run uses " + settings +
+               " (--force) and writes nothing");
+    return opened;
+  }
+  USBD_RETURN_IF_ERROR(WriteAndVerify(c, m));
+  opened.created = true;
+  LogInfo((adopt ? "adopted existing block objects as volume "
+                 : "created volume ") +
+          c.name + ": " + settings + ", uuid " + m.uuid +
+          (adopt ? " (--force)" : ""));
+  return opened;
+}
+
+Result<OpenedVolume> ReconcileVolume(const Context& c,
+                                     const VolumeMetadata& recorded,
+                                     const VolumeRequest& request) {
+  VolumeMetadata want = recorded;
+  std::vector<std::string> layout;  // conflicts that misread blocks
+  auto conflict = [&](const std::string& option, const std::string& given,
+                      const std::string& has) {
+    return option + " " + given + " but the volume has " + has;
+  };
+  if (request.block_size != 0 && request.block_size != recorded.block_size) {
+    layout.push_back(conflict("--blockSize", FormatSize(request.block_size),
+                              FormatSize(recorded.block_size)));
+    want.block_size = request.block_size;
+  }
+  if (request.block_hash_prefix &&
+      *request.block_hash_prefix != recorded.block_hash_prefix) {
+    layout.push_back(conflict("--blockHashPrefix",
+                              Bool(*request.block_hash_prefix),
+                              Bool(recorded.block_hash_prefix)));
+    want.block_hash_prefix = *request.block_hash_prefix;
+  }
+  if (!request.codec.empty() && request.codec != recorded.codec) {
+    layout.push_back(conflict("compression", request.codec, recorded.codec));
+    want.codec = request.codec;
+  }
+  if (!request.cipher.empty() && request.cipher != recorded.cipher) {
+    layout.push_back(conflict("encryption", request.cipher, recorded.cipher));
+    want.cipher = request.cipher;
+  }
+  const bool resize = request.size != 0 && request.size != recorded.size;
+  if (resize) want.size = request.size;
+  if (layout.empty() && !resize) return OpenedVolume{recorded};
+
+  std::string conflicts;
+  if (resize) {
+    conflicts =
+        conflict("--size", FormatSize(request.size), FormatSize(recorded.size));
+  }
+  for (const std::string& text : layout) {
+    conflicts += (conflicts.empty() ? "" : "; ") + text;
+  }
+  const std::string what = "volume " + c.name + " was created with other " +
+                           "settings (recorded in '" + c.key +
+                           "'): " + conflicts;
+  if (!request.force) {
+    std::string hint = ". Drop these options to use the recorded values";
+    if (resize) hint += ", or add --force to resize the volume";
+    if (!layout.empty()) {
+      hint +=
+          "; changing the block layout needs an empty volume (--erase "
+          "it, then --force)";
+    }
+    return Status::Invalid(what + hint);
+  }
+  if (request.read_only) {
+    return Status::Error(EPERM, what +
+                                    ": a --readOnly run never rewrites "
+                                    "the volume's metadata");
+  }
+  if (!layout.empty()) {
+    if (!c.store.CanList()) {
+      return Status::Invalid(
+          what + ": cannot change the block layout: " + c.store.Describe() +
+          " cannot list objects to check that the "
+          "volume has no blocks");
+    }
+    auto block = FindBlockObject(c.store, c.prefix, c.retry);
+    if (!block.ok()) return block.status();
+    if (block->has_value()) {
+      return Status::Invalid(what +
+                             ": cannot change the block layout of a "
+                             "volume that has block objects (e.g. '" +
+                             **block +
+                             "'), they would be misread; erase it "
+                             "first (--erase)");
+    }
+  }
+  if (want.size % want.block_size != 0) {
+    return Status::Invalid("--size " + FormatSize(want.size) +
+                           " is not a multiple of the block size " +
+                           FormatSize(want.block_size));
+  }
+  if (resize && layout.empty() && want.size < recorded.size) {
+    USBD_RETURN_IF_ERROR(
+        DeleteBlocksPast(c, recorded, want.geometry().block_count));
+  }
+  USBD_RETURN_IF_ERROR(WriteAndVerify(c, want));
+  LogWarning("volume " + c.name +
+             ": metadata rewritten (--force): " + conflicts);
+  return OpenedVolume{want, false, true};
+}
+
+}  // namespace
+
+std::string VolumeMetadataKey(const std::string& prefix) {
+  return prefix + std::string(kMagic);
+}
+
+std::string FormatVolumeMetadata(const VolumeMetadata& m) {
+  TextEntries entries = {
+      {"size", std::to_string(m.size)},
+      {"block_size", std::to_string(m.block_size)},
+      {"block_hash_prefix", Bool(m.block_hash_prefix)},
+      {"uuid", m.uuid},
+      {"created", m.created},
+      {"codec", m.codec},
+      {"cipher", m.cipher},
+  };
+  if (!m.kdf.empty()) entries.emplace_back("kdf", m.kdf);
+  if (!m.kdf_salt.empty()) entries.emplace_back("kdf_salt", m.kdf_salt);
+  if (!m.key_check.empty()) entries.emplace_back("key_check", m.key_check);
+  for (const auto& entry : m.extra) entries.push_back(entry);
+  return FormatVolumeText(kMagic, kVolumeMetadataFormat, entries);
+}
+
+Result<VolumeMetadata> ParseVolumeMetadata(std::span<const uint8_t> bytes,
+                                           const std::string& key) {
+  auto entries = ParseVolumeText(bytes, kMagic, kVolumeMetadataFormat,
+                                 "volume metadata", key);
+  if (!entries.ok()) return entries.status();
+  auto fail = [&](const std::string& detail) {
+    return Status::IoError("volume metadata object '" + key +
+                           "' is invalid: " + detail);
+  };
+  VolumeMetadata m;
+  std::set<std::string> seen;
+  for (const auto& [name, value] : *entries) {
+    seen.insert(name);
+    auto bad = [&, &name = name, &value = value](const std::string& want) {
+      return fail(name + "='" + value + "' is not " + want);
+    };
+    if (name == "size") {
+      auto v = ParseDecimal(value);
+      if (!v || *v == 0) return bad("a positive number of bytes");
+      m.size = *v;
+    } else if (name == "block_size") {
+      auto v = ParseDecimal(value);
+      if (!v || !IsValidBlockSize(*v)) {
+        return bad("a power of two from 512 to 2G");
+      }
+      m.block_size = static_cast<uint32_t>(*v);
+    } else if (name == "block_hash_prefix") {
+      if (value != "0" && value != "1") return bad("0 or 1");
+      m.block_hash_prefix = value == "1";
+    } else if (name == "uuid") {
+      if (!IsLowerHex(value, 32)) return bad("32 lower-case hex digits");
+      m.uuid = value;
+    } else if (name == "created") {
+      if (!IsUtcTimestamp(value)) return bad("a UTC time");
+      m.created = value;
+    } else if (name == "codec" || name == "cipher") {
+      if (!IsName(value)) return bad("a name");
+      (name == "codec" ? m.codec : m.cipher) = value;
+    } else if (name == "kdf") {
+      m.kdf = value;
+    } else if (name == "kdf_salt") {
+      m.kdf_salt = value;
+    } else if (name == "key_check") {
+      m.key_check = value;
+    } else if (name.starts_with("x-")) {
+      m.extra.emplace_back(name, value);
+    } else {
+      return fail("unknown key '" + name + "' (written by a newer usbd?)");
+    }
+  }
+  for (const char* required : {"size", "block_size", "block_hash_prefix",
+                               "uuid", "created", "codec", "cipher"}) {
+    if (!seen.contains(required)) {
+      return fail("key '" + std::string(required) + "' is missing");
+    }
+  }
+  if (m.size % m.block_size != 0) {
+    return fail("size " + std::to_string(m.size) +
+                " is not a multiple of block_size " +
+                std::to_string(m.block_size));
+  }
+  return m;
+}
+
+Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
+                                        const std::string& prefix,
+                                        const VolumeRequest& request,
+                                        const RetryOptions& retry) {
+  if (request.block_size != 0 && !IsValidBlockSize(request.block_size)) {
+    return Status::Invalid("--blockSize " + std::to_string(request.block_size) +
+                           " is not a power of two from 512 to 2G");
+  }
+  for (const std::string* name : {&request.codec, &request.cipher}) {
+    if (!name->empty() && !IsName(*name)) {
+      return Status::Invalid("bad codec or cipher name '" + *name + "'");
+    }
+  }
+  Context c{store, prefix, retry, VolumeMetadataKey(prefix),
+            VolumeDisplayName(store, prefix, request.name)};
+  auto object = GetWithRetry(store, c.key, retry,
+                             "reading volume metadata '" + c.key + "'");
+  if (!object.ok()) return object.status();
+  if (!object->has_value()) return CreateVolume(c, request);
+  auto recorded = ParseVolumeMetadata(**object, c.key);
+  if (!recorded.ok()) return recorded.status();
+  return ReconcileVolume(c, *recorded, request);
+}
+
+Result<std::optional<std::string>> FindBlockObject(ObjectStore& store,
+                                                   const std::string& prefix,
+                                                   const RetryOptions& retry) {
+  std::optional<std::string> found;
+  if (store.CanList()) {
+    Status status = RetryWithBackoff(retry, "listing '" + prefix + "'", [&] {
+      return store.List(prefix, [&](const ObjectInfo& info) {
+        uint64_t block;
+        if (ParseBlockObjectKey(prefix, false, info.key, &block) ||
+            ParseBlockObjectKey(prefix, true, info.key, &block)) {
+          found = info.key;
+          return false;
+        }
+        return true;
+      });
+    });
+    if (!status.ok()) return status;
+    return found;
+  }
+  for (bool hash : {false, true}) {
+    std::string key = BlockObjectKey(prefix, hash, 0);
+    std::optional<uint64_t> size;
+    Status status = RetryWithBackoff(retry, "HEAD '" + key + "'", [&] {
+      auto head = store.Head(key);
+      if (!head.ok()) return head.status();
+      size = *head;
+      return Status::Ok();
+    });
+    if (!status.ok()) return status;
+    if (size) return std::optional<std::string>(key);
+  }
+  return found;
+}
+
+}  // namespace usbd

@@ -1,0 +1,154 @@
+// Volume metadata: one small object per volume that records how the volume
+// was created, so later runs auto-detect --size and --blockSize and refuse
+// settings that would misread the blocks.
+//
+// Key: VolumeMetadataKey(prefix) = prefix + "usbd-volume". Block objects
+// under a prefix are named from the characters [0-9a-f-] only (8 to 16 hex
+// digits, or HHHHHHHH-digits with --blockHashPrefix), so no block key can
+// ever equal it ('u', 's', 'v', 'o', 'l', 'm' are not hex).
+//
+// Content (format 1), in the text format of volume_text.h:
+//
+//   usbd-volume 1
+//   size=1073741824                  bytes, a multiple of block_size
+//   block_size=262144                bytes, a power of two, >= 512
+//   block_hash_prefix=0              1: blocks named HHHHHHHH-NNNNNNNN
+//   uuid=5f0c...e1                   32 lower-case hex digits, random
+//   created=2026-01-02T03:04:05Z     UTC
+//   codec=none                       per-block compression ("none" today)
+//   cipher=none                      per-object encryption ("none" today)
+//   kdf=...  kdf_salt=...  key_check=...
+//                                    reserved for encryption; optional,
+//                                    opaque to this file, written only
+//                                    when set
+//   x-anything=...                   optional information
+//
+// Parsing is strict: every key of the list above except the reserved and
+// x- ones is required, each key appears once, numbers are plain decimal.
+// Unknown keys: a key starting with "x-" is information a newer usbd may
+// add; it is ignored and kept when this usbd rewrites the object. Any other
+// unknown key is an error: a change that affects how blocks are read must
+// not be silently ignored by an older usbd (such changes bump the format
+// version, which an older usbd refuses: "volume metadata format 2 is newer
+// than this usbd supports"). A metadata object that cannot be parsed is an
+// EIO error naming its key; it is never overwritten by OpenOrCreateVolume.
+//
+// Rules of OpenOrCreateVolume (every message names the volume and the key):
+//  - No metadata object:
+//     * read-only: ENOENT (a read-only run never writes), unless `force`,
+//       which uses the request's settings for this run and writes nothing.
+//     * block objects exist under the prefix (a volume written before usbd
+//       had metadata, or by another tool): EEXIST, unless `force`, which
+//       adopts them: metadata is created from the request (whose size and
+//       block size must then be those the blocks were written with).
+//       Detection lists the prefix (stopping at the first block) when the
+//       store can list; otherwise it HEADs block 0 in both namings.
+//     * otherwise the volume is created: size is required (EINVAL "--size
+//       is required to create a new volume"), block_size defaults to
+//       kDefaultVolumeBlockSize, block_hash_prefix to false, codec and
+//       cipher to "none". The object is read back after writing; another
+//       creator that won a race is EBUSY.
+//  - Metadata present: a request value of 0 / nullopt / "" is "detect" and
+//    takes the recorded value. A different value is EINVAL naming both
+//    values, unless `force`:
+//     * size (resizable): with force, the volume is resized and the
+//       metadata rewritten. Shrinking first deletes the block objects past
+//       the new end (listing when the store can, else by block number), so
+//       a later grow cannot bring old data back; only then is the smaller
+//       size recorded. Never on a read-only run (EPERM).
+//     * block_size, block_hash_prefix, codec, cipher (layout: existing
+//       blocks would be misread): with force, allowed only when the store
+//       can list and the volume has no block object (then the metadata is
+//       rewritten, keeping uuid and created); otherwise EINVAL, pointing at
+//       --erase. Never on a read-only run (EPERM).
+//
+// Thread safety: the functions are reentrant; two runs on the same volume
+// at once are the mount token's business (mount_token.h), not this file's.
+#ifndef USBD_VOLUME_METADATA_H_
+#define USBD_VOLUME_METADATA_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http/object_store.h"
+#include "retry/retry_store.h"
+#include "store/block_store.h"
+#include "util/status.h"
+
+namespace usbd {
+
+constexpr uint32_t kVolumeMetadataFormat = 1;
+constexpr uint32_t kDefaultVolumeBlockSize = 256 * 1024;
+
+// prefix + "usbd-volume".
+std::string VolumeMetadataKey(const std::string& prefix);
+
+struct VolumeMetadata {
+  uint64_t size = 0;
+  uint32_t block_size = 0;
+  bool block_hash_prefix = false;
+  std::string uuid;     // 32 lower-case hex digits
+  std::string created;  // "2026-01-02T03:04:05Z"
+  std::string codec = "none";
+  std::string cipher = "none";
+  // Reserved for encryption; empty means absent.
+  std::string kdf, kdf_salt, key_check;
+  // "x-" keys read from the object, kept on rewrite, in their order.
+  std::vector<std::pair<std::string, std::string>> extra;
+
+  Geometry geometry() const {
+    return {block_size, block_size == 0 ? 0 : size / block_size};
+  }
+};
+
+// The object's content for `metadata` (format kVolumeMetadataFormat).
+std::string FormatVolumeMetadata(const VolumeMetadata& metadata);
+
+// Parses the object read from `key` (named in errors). Every failure is
+// EIO and says what is wrong; never crashes on any input.
+Result<VolumeMetadata> ParseVolumeMetadata(std::span<const uint8_t> bytes,
+                                           const std::string& key);
+
+struct VolumeRequest {
+  uint64_t size = 0;        // --size; 0: detect (required on creation)
+  uint32_t block_size = 0;  // --blockSize; 0: detect (default on creation)
+  std::optional<bool> block_hash_prefix;  // nullopt: detect (false)
+  std::string codec = "none";             // "": detect
+  std::string cipher = "none";            // "": detect
+  bool force = false;                     // --force
+  bool read_only = false;                 // --readOnly: never writes
+  // How messages name the volume, e.g. "mybucket/vol1" (the export name).
+  // Empty: the store's description and the prefix.
+  std::string name;
+};
+
+struct OpenedVolume {
+  VolumeMetadata metadata;  // what this run must use
+  bool created = false;     // this call created the metadata object
+  bool rewritten = false;   // this call rewrote it (forced change)
+};
+
+// Reads, checks, creates or (with force) updates the metadata of the
+// volume under `prefix`, by the rules at the top of this file. Store calls
+// go through RetryWithBackoff(retry). Logs one line when it creates or
+// changes the metadata.
+Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
+                                        const std::string& prefix,
+                                        const VolumeRequest& request,
+                                        const RetryOptions& retry);
+
+// The key of one block object of the volume under `prefix` (either naming),
+// or nullopt when there is none. Lists when the store can (stopping at the
+// first block), else HEADs block 0 in both namings (then nullopt is not
+// proof of an empty volume).
+Result<std::optional<std::string>> FindBlockObject(ObjectStore& store,
+                                                   const std::string& prefix,
+                                                   const RetryOptions& retry);
+
+}  // namespace usbd
+
+#endif  // USBD_VOLUME_METADATA_H_

@@ -1,0 +1,232 @@
+#include "volume/volume_text.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <random>
+#include <set>
+
+namespace usbd {
+namespace {
+
+bool IsKeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+bool IsPrintable(char c) { return c >= 0x20 && c <= 0x7e; }
+
+// A short, printable rendering of untrusted bytes for an error message.
+std::string Quote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text.substr(0, 40)) {
+    if (IsPrintable(c)) {
+      out += c;
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+      out += hex;
+    }
+  }
+  if (text.size() > 40) out += "...";
+  return out + "'";
+}
+
+}  // namespace
+
+std::string FormatVolumeText(std::string_view magic, uint32_t version,
+                             const TextEntries& entries) {
+  std::string text(magic);
+  text += ' ' + std::to_string(version) + '\n';
+  for (const auto& [key, value] : entries) text += key + '=' + value + '\n';
+  return text;
+}
+
+Result<TextEntries> ParseVolumeText(std::span<const uint8_t> bytes,
+                                    std::string_view magic, uint32_t version,
+                                    const std::string& what,
+                                    const std::string& key) {
+  auto fail = [&](const std::string& detail) {
+    return Status::IoError(what + " object '" + key +
+                           "' is invalid: " + detail);
+  };
+  if (bytes.size() > kMaxVolumeTextSize) {
+    return fail(std::to_string(bytes.size()) + " bytes, more than " +
+                std::to_string(kMaxVolumeTextSize));
+  }
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()),
+                        bytes.size());
+  size_t eol = text.find('\n');
+  std::string_view first = text.substr(0, eol);
+  // The version first: a newer format may change everything after it.
+  std::string expected = std::string(magic) + ' ';
+  if (!first.starts_with(expected)) {
+    return fail("it does not start with '" + std::string(magic) +
+                " VERSION' (found " + Quote(first) + ")");
+  }
+  std::optional<uint64_t> found = ParseDecimal(first.substr(expected.size()));
+  if (!found || *found == 0) {
+    return fail("bad format version " + Quote(first.substr(expected.size())));
+  }
+  if (*found > version) {
+    return Status::IoError(what + " format " + std::to_string(*found) +
+                           " is newer than this usbd supports (format " +
+                           std::to_string(version) + ") in object '" + key +
+                           "'; use a newer usbd");
+  }
+  if (*found != version) {
+    return fail("format " + std::to_string(*found) + " is not supported");
+  }
+  if (eol == std::string_view::npos) return fail("cut short in line 1");
+
+  TextEntries entries;
+  std::set<std::string, std::less<>> seen;
+  size_t pos = eol + 1;
+  for (int line = 2; pos < text.size(); ++line) {
+    std::string where = "line " + std::to_string(line) + ": ";
+    eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) {
+      return fail(where + "cut short (no end of line)");
+    }
+    std::string_view entry = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    for (char c : entry) {
+      if (!IsPrintable(c))
+        return fail(where + "unprintable byte in " + Quote(entry));
+    }
+    size_t equals = entry.find('=');
+    if (equals == std::string_view::npos || equals == 0) {
+      return fail(where + "expected key=value, found " + Quote(entry));
+    }
+    std::string_view name = entry.substr(0, equals);
+    for (char c : name) {
+      if (!IsKeyChar(c)) return fail(where + "bad key " + Quote(name));
+    }
+    if (!seen.emplace(name).second) {
+      return fail(where + "key '" + std::string(name) + "' repeated");
+    }
+    entries.emplace_back(std::string(name),
+                         std::string(entry.substr(equals + 1)));
+  }
+  return entries;
+}
+
+std::optional<uint64_t> ParseDecimal(std::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  uint64_t value = 0;
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::string UtcTimestamp(std::chrono::system_clock::time_point when) {
+  std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+bool IsUtcTimestamp(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SSZ
+  static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:ddZ";
+  if (text.size() != kShape.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool ok = kShape[i] == 'd' ? (text[i] >= '0' && text[i] <= '9')
+                               : text[i] == kShape[i];
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<uint8_t> random(bytes);
+  size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = getrandom(random.data() + got, bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got < bytes) {  // no getrandom (old kernel, seccomp): still unique
+    std::random_device device;
+    for (size_t i = got; i < bytes; ++i) {
+      random[i] = static_cast<uint8_t>(device());
+    }
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (uint8_t b : random) {
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 15];
+  }
+  return hex;
+}
+
+bool IsLowerHex(std::string_view text, size_t digits) {
+  if (text.size() != digits) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string VolumeDisplayName(const ObjectStore& store,
+                              const std::string& prefix,
+                              const std::string& name) {
+  if (!name.empty()) return name;
+  if (prefix.empty()) return store.Describe();
+  return store.Describe() + " prefix '" + prefix + "'";
+}
+
+namespace {
+
+// Names `what` once: a give-up message of the retry policy already does.
+Status InContext(Status status, const std::string& what) {
+  if (status.ok() || status.message().starts_with(what)) return status;
+  return status.WithContext(what);
+}
+
+}  // namespace
+
+Result<std::optional<std::vector<uint8_t>>> GetWithRetry(
+    ObjectStore& store, const std::string& key, const RetryOptions& retry,
+    const std::string& what) {
+  std::optional<std::vector<uint8_t>> object;
+  Status status = RetryWithBackoff(retry, what, [&] {
+    auto got = store.Get(key);
+    if (!got.ok()) return got.status();
+    object = std::move(got).value();
+    return Status::Ok();
+  });
+  if (!status.ok()) return InContext(status, what);
+  return object;
+}
+
+Status PutWithRetry(ObjectStore& store, const std::string& key,
+                    std::string_view content, const RetryOptions& retry,
+                    const std::string& what) {
+  std::span<const uint8_t> bytes(
+      reinterpret_cast<const uint8_t*>(content.data()), content.size());
+  return InContext(
+      RetryWithBackoff(retry, what, [&] { return store.Put(key, bytes); }),
+      what);
+}
+
+Status DeleteWithRetry(ObjectStore& store, const std::string& key,
+                       const RetryOptions& retry, const std::string& what) {
+  return InContext(
+      RetryWithBackoff(retry, what, [&] { return store.Delete(key); }), what);
+}
+
+}  // namespace usbd

@@ -1,0 +1,95 @@
+// An ObjectStore for the volume tests: the real in-memory store underneath,
+// with counters of the writes that reach it, a switch that makes it a store
+// that cannot list (like plain HTTP), a hook run after every Put, and keys
+// whose Delete fails (not retryable), to test the failure paths.
+#ifndef USBD_TESTS_UNIT_VOLUME_TEST_STORE_H_
+#define USBD_TESTS_UNIT_VOLUME_TEST_STORE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "http/memory_object_store.h"
+#include "http/object_store.h"
+
+namespace usbd {
+namespace testing {
+
+class TestObjectStore : public ObjectStore {
+ public:
+  explicit TestObjectStore(MemoryObjectStoreOptions options = {})
+      : inner_(NewMemoryObjectStore(options)) {}
+
+  std::string Describe() const override { return "test store"; }
+  Result<std::optional<std::vector<uint8_t>>> Get(const std::string& key,
+                                                  size_t hint) override {
+    return inner_->Get(key, hint);
+  }
+  Status Put(const std::string& key, std::span<const uint8_t> data) override {
+    puts++;
+    Status status = inner_->Put(key, data);
+    if (after_put) after_put(key);
+    return status;
+  }
+  Status Delete(const std::string& key) override {
+    deletes++;
+    {
+      std::lock_guard lock(mu_);
+      if (fail_delete_.contains(key)) {
+        return Status::IoError("injected DELETE failure of " + key);
+      }
+    }
+    return inner_->Delete(key);
+  }
+  Result<std::optional<uint64_t>> Head(const std::string& key) override {
+    return inner_->Head(key);
+  }
+  Status List(const std::string& prefix,
+              const ListCallback& callback) override {
+    if (!can_list) return Status::Error(ENOTSUP, "test store cannot list");
+    return inner_->List(prefix, callback);
+  }
+  bool CanList() const override { return can_list; }
+
+  // Helpers for the tests, straight to the store underneath.
+  void PutText(const std::string& key, const std::string& text) {
+    std::span<const uint8_t> bytes(
+        reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    (void)inner_->Put(key, bytes);
+  }
+  std::optional<std::string> GetText(const std::string& key) {
+    auto got = inner_->Get(key);
+    if (!got.ok() || !got->has_value()) return std::nullopt;
+    return std::string((*got)->begin(), (*got)->end());
+  }
+  std::set<std::string> Keys() {
+    std::set<std::string> keys;
+    (void)inner_->List("", [&](const ObjectInfo& info) {
+      keys.insert(info.key);
+      return true;
+    });
+    return keys;
+  }
+  void FailDelete(const std::string& key) {
+    std::lock_guard lock(mu_);
+    fail_delete_.insert(key);
+  }
+
+  std::atomic<int> puts{0};
+  std::atomic<int> deletes{0};
+  bool can_list = true;
+  std::function<void(const std::string& key)> after_put;
+
+ private:
+  std::unique_ptr<ObjectStore> inner_;
+  std::mutex mu_;
+  std::set<std::string> fail_delete_;
+};
+
+}  // namespace testing
+}  // namespace usbd
+
+#endif  // USBD_TESTS_UNIT_VOLUME_TEST_STORE_H_
