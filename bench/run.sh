@@ -2,28 +2,32 @@
 # Benchmark usbd against nbdkit's memory plugin, in one run, with fio's nbd
 # engine over unix sockets. See bench/README.md.
 #
-#   bench/run.sh [--usbd=PATH] [--runtime=S] [--quick] [--perf]
-#                [--usbd-args='...'] [--keep]
+#   bench/run.sh [--usbd=PATH] [--runtime=S] [--rounds=N] [--quick]
+#                [--usbd-args='...'] [--perf] [--keep]
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usbd=${USBD:-$script_dir/../usbd}
 runtime=12
+rounds=3
 size=4G
 usbd_args=()
 perf=0
 keep=0
 
 usage() {
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 
   --usbd=PATH       usbd binary (default: $USBD, else ../usbd beside this script)
-  --runtime=S       seconds per time-based row (default 12)
-  --quick           3 s per row: a smoke test of the script, not a result
+  --runtime=S       seconds of I/O per timed row and server (default 12)
+  --rounds=N        split each timed row into N slices of S/N seconds,
+                    alternating the servers; report the best slice (default 3)
+  --quick           --runtime=3 --rounds=1: a smoke test, not a result
   --usbd-args=ARGS  extra usbd options, e.g. --usbd-args=--nbdThreads=16
-  --perf            also `perf record -g` usbd during each of its rows
-                    (files perf-ROW.data in the results directory; implies --keep)
+  --perf            also perf-record usbd (DWARF call graphs) during each of
+                    its runs: perf-ROW-rN.data in the results directory
+                    (implies --keep; see `perf report -i FILE`)
   --keep            keep the results directory (fio JSON, server logs)
 EOF
 }
@@ -32,17 +36,20 @@ for arg in "$@"; do
   case $arg in
     --usbd=*) usbd=${arg#*=} ;;
     --runtime=*) runtime=${arg#*=} ;;
-    --quick) runtime=3 ;;
+    --rounds=*) rounds=${arg#*=} ;;
+    --quick) runtime=3 rounds=1 ;;
     --usbd-args=*) read -r -a usbd_args <<<"${arg#*=}" ;;
-    --perf) perf=1; keep=1 ;;
+    --perf) perf=1 keep=1 ;;
     --keep) keep=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
   esac
 done
 
-[[ $runtime =~ ^[0-9]+$ && $runtime -gt 0 ]] ||
-  { echo "run.sh: --runtime wants a positive whole number of seconds" >&2; exit 2; }
+[[ $runtime =~ ^[0-9]+$ && $rounds =~ ^[0-9]+$ && $rounds -gt 0 ]] ||
+  { echo "run.sh: --runtime and --rounds want positive whole numbers" >&2; exit 2; }
+slice=$((runtime / rounds))
+((slice > 0)) || { echo "run.sh: --runtime must be at least --rounds seconds" >&2; exit 2; }
 [[ -x $usbd ]] || { echo "run.sh: no usbd binary at $usbd (build it: make usbd)" >&2; exit 1; }
 for tool in fio nbdkit nbdinfo python3; do
   command -v "$tool" >/dev/null ||
@@ -73,7 +80,10 @@ nbdkit_sock=$work/nbdkit.sock
 uri_usbd="nbd+unix:///?socket=$usbd_sock"
 uri_nbdkit="nbd+unix:///?socket=$nbdkit_sock"
 
-"$usbd" -f --quiet --memory --size="$size" "${usbd_args[@]}" \
+# Run a copy: others may relink the tree's usbd while this runs, and perf
+# wants the exact binary to resolve symbols afterwards.
+cp "$usbd" "$work/usbd"
+"$work/usbd" -f --quiet --memory --size="$size" "${usbd_args[@]}" \
   --listen="unix:$usbd_sock" bench 2>"$work/usbd.log" &
 usbd_pid=$!
 pids+=("$usbd_pid")
@@ -99,63 +109,80 @@ wait_ready nbdkit "$nbdkit_pid" "$uri_nbdkit" "$work/nbdkit.log"
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# run_row ROW SERVER FIO-ARGS...: one fio run against one server, JSON to
-# $work/ROW.SERVER.json and the server's CPU use to $work/ROW.SERVER.cpu.
-run_row() {
-  local row=$1 server=$2 uri pid t0 c0 t1 c1 perf_pid=
-  shift 2
+progress() {  # on a terminal, one line rewritten; else a line per run
+  if [[ -t 2 ]]; then printf '  %-10s round %s %-6s ...\r' "$@" >&2
+  else printf '  running %s round %s on %s\n' "$@" >&2; fi
+}
+
+# run_one ROW ROUND SERVER FIO-ARGS...: one fio run against one server; fio's
+# JSON goes to $work/ROW.SERVER.ROUND.json and the server's CPU use (start
+# time, ticks, end time, ticks, ticks per second) to ROW.SERVER.ROUND.cpu.
+run_one() {
+  local row=$1 round=$2 server=$3 uri pid t0 c0 t1 c1 perf_pid=
+  local base=$work/$row.$server.$round
+  shift 3
+  progress "$row" "$round" "$server"
   if [[ $server == usbd ]]; then uri=$uri_usbd pid=$usbd_pid; else uri=$uri_nbdkit pid=$nbdkit_pid; fi
   kill -0 "$pid" 2>/dev/null || { echo "run.sh: $server died:" >&2; cat "$work/$server.log" >&2; exit 1; }
   if [[ $perf == 1 && $server == usbd ]]; then
-    perf record -q -g -p "$pid" -o "$work/perf-$row.data" 2>"$work/perf-$row.log" &
+    perf record -q -F 499 --call-graph=dwarf,8192 -p "$pid" \
+      -o "$work/perf-$row-r$round.data" 2>"$work/perf-$row-r$round.log" &
     perf_pid=$!
     sleep 0.5
   fi
   t0=$(date +%s.%N) c0=$(cpu_ticks "$pid")
   if ! fio --name="$row" --ioengine=nbd --uri="$uri" --size="$size" \
-        --output-format=json --output="$work/$row.$server.json" "$@" \
-        >"$work/$row.$server.out" 2>&1; then
+        --output-format=json --output="$base.json" "$@" >"$base.out" 2>&1; then
     echo "run.sh: fio failed for $row on $server:" >&2
-    cat "$work/$row.$server.out" >&2
+    cat "$base.out" >&2
     exit 1
   fi
   t1=$(date +%s.%N) c1=$(cpu_ticks "$pid")
   if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
-  echo "$t0 $c0 $t1 $c1 $(getconf CLK_TCK)" >"$work/$row.$server.cpu"
+  echo "$t0 $c0 $t1 $c1 $(getconf CLK_TCK)" >"$base.cpu"
 }
 
-# Each row runs on usbd and then on nbdkit before the next row starts, so
-# both servers see the same machine load; both start as empty volumes.
-timed=(--time_based --runtime="$runtime")
+timed=(--time_based --runtime="$slice")
+rand=(--bs=4k --iodepth=32 --numjobs=4 --group_reporting --norandommap --randrepeat=0)
 rows=(prefill seqwrite seqread randread randwrite)
 declare -A args=(
   # One pass over the whole fresh volume: first writes (allocation), and the
-  # data every later read row reads.
+  # data every later read row reads. Not repeatable, so always one round.
   [prefill]="--rw=write --bs=1M --iodepth=8"
   [seqwrite]="--rw=write --bs=1M --iodepth=8 ${timed[*]}"
   [seqread]="--rw=read --bs=1M --iodepth=8 ${timed[*]}"
-  [randread]="--rw=randread --bs=4k --iodepth=32 --numjobs=4 --group_reporting --norandommap --randrepeat=0 ${timed[*]}"
-  [randwrite]="--rw=randwrite --bs=4k --iodepth=32 --numjobs=4 --group_reporting --norandommap --randrepeat=0 ${timed[*]}"
+  [randread]="--rw=randread ${rand[*]} ${timed[*]}"
+  [randwrite]="--rw=randwrite ${rand[*]} ${timed[*]}"
 )
 
 echo "usbd: $usbd ${usbd_args[*]}"
 echo "nbdkit: $(nbdkit --version) memory $size; fio: $(fio --version)"
-echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), ${runtime} s per timed row"
-progress() {  # on a terminal, one line rewritten; else a line per run
-  if [[ -t 2 ]]; then printf '  %-10s %-6s ...\r' "$1" "$2" >&2
-  else printf '  running %s on %s\n' "$1" "$2" >&2; fi
-}
+read -r load1 _ </proc/loadavg
+if awk "BEGIN { exit !($load1 > 0.5) }"; then
+  echo "run.sh: warning: load average $load1 before starting: other work on this machine will skew the figures" >&2
+fi
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+     "timed rows: best of $rounds x $slice s per server"
+
+# Both servers start as empty volumes and get the same sequence of runs.
+# Within a row the servers alternate slice by slice (and which goes first
+# alternates too), so both see the same machine load on average.
 for row in "${rows[@]}"; do
-  for server in usbd nbdkit; do
-    progress "$row" "$server"
-    # shellcheck disable=SC2086  # the args are words on purpose
-    run_row "$row" "$server" ${args[$row]}
+  n=$rounds
+  [[ $row == prefill ]] && n=1
+  for ((r = 1; r <= n; r++)); do
+    order=(usbd nbdkit)
+    ((r % 2 == 0)) && order=(nbdkit usbd)
+    for server in "${order[@]}"; do
+      # shellcheck disable=SC2086  # the args are words on purpose
+      run_one "$row" "$r" "$server" ${args[$row]}
+    done
   done
 done
-[[ -t 2 ]] && printf '%40s\r' '' >&2
+if [[ -t 2 ]]; then printf '%50s\r' '' >&2; fi
 
 python3 - "$work" "${rows[@]}" <<'EOF' | tee "$work/table.txt"
-import json, sys
+import glob, json, sys
 
 work, rows = sys.argv[1], sys.argv[2:]
 labels = {
@@ -167,23 +194,32 @@ labels = {
 }
 
 def load(row, server):
-    text = open(f"{work}/{row}.{server}.json").read()
-    job = json.loads(text[text.index("{"):])["jobs"][0]
-    if job["error"]:
-        sys.exit(f"fio reported error {job['error']} for {row} on {server}")
+    """Best figure over the rounds, spread (max-min)/max, server CPU %."""
     _, unit, kind = labels[row]
-    io = job[kind]
-    figure = io["bw_bytes"] / 2**20 if unit == "MiB/s" else io["iops"]
-    t0, c0, t1, c1, hz = map(float, open(f"{work}/{row}.{server}.cpu").read().split())
-    cpu = 100 * (c1 - c0) / hz / (t1 - t0)  # % of one core, server only
-    return figure, cpu
+    figures, ticks, seconds = [], 0.0, 0.0
+    for path in sorted(glob.glob(f"{work}/{row}.{server}.*.json")):
+        text = open(path).read()
+        job = json.loads(text[text.index("{"):])["jobs"][0]
+        if job["error"]:
+            sys.exit(f"fio reported error {job['error']} for {row} on {server}")
+        io = job[kind]
+        figures.append(io["bw_bytes"] / 2**20 if unit == "MiB/s" else io["iops"])
+        t0, c0, t1, c1, hz = map(float, open(path[:-4] + "cpu").read().split())
+        ticks += (c1 - c0) / hz
+        seconds += t1 - t0
+    best = max(figures)
+    return best, 100 * (best - min(figures)) / best, 100 * ticks / seconds
 
-head = f"{'row':<26} {'unit':>5} {'usbd':>10} {'nbdkit':>10} {'usbd/nbdkit':>11}   {'cpu% usbd':>9} {'nbdkit':>6}"
+head = (f"{'row':<26} {'unit':>5} {'usbd':>9} {'nbdkit':>9} {'usbd/nbdkit':>11}"
+        f"   {'spread u/k %':>12}   {'cpu% u/k':>8}")
 print(head)
 print("-" * len(head))
 for row in rows:
     label, unit, _ = labels[row]
-    u, ucpu = load(row, "usbd")
-    k, kcpu = load(row, "nbdkit")
-    print(f"{label:<26} {unit:>5} {u:>10.0f} {k:>10.0f} {u / k:>11.2f}   {ucpu:>9.0f} {kcpu:>6.0f}")
+    u, uspread, ucpu = load(row, "usbd")
+    k, kspread, kcpu = load(row, "nbdkit")
+    print(f"{label:<26} {unit:>5} {u:>9.0f} {k:>9.0f} {u / k:>11.2f}"
+          f"   {uspread:>5.0f} /{kspread:>4.0f}   {ucpu:>4.0f} /{kcpu:>3.0f}")
+print("best of the rounds; spread = (best - worst) / best; cpu% = server CPU,"
+      " % of one core, over all rounds")
 EOF
