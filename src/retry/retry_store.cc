@@ -143,6 +143,17 @@ class RetryStore : public ForwardingStore {
                  [&] { return BlockWhat("write", block); });
   }
 
+  Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
+    return Retry([&] { return inner().ReadObject(block, object); },
+                 [&] { return BlockWhat("read", block); });
+  }
+
+  Status WriteObject(uint64_t block,
+                     std::span<const uint8_t> object) override {
+    return Retry([&] { return inner().WriteObject(block, object); },
+                 [&] { return BlockWhat("write", block); });
+  }
+
   Status Trim(uint64_t block) override {
     return Retry([&] { return inner().Trim(block); },
                  [&] { return BlockWhat("trim", block); });

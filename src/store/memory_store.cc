@@ -67,8 +67,12 @@ class MemoryStore : public BlockStore {
       ObjectsOf(block).erase(block);
     }
     if (!slot) {
-      // make_unique<T[]> value-initialises: a new block is all zeros.
-      slot = std::make_unique<uint8_t[]>(options_.geometry.block_size);
+      // A whole-block write fills the new block itself; for a partial one,
+      // make_unique<T[]> value-initialises: the rest reads as zeros.
+      const uint32_t bs = options_.geometry.block_size;
+      slot = offset == 0 && data.size() == bs
+                 ? std::make_unique_for_overwrite<uint8_t[]>(bs)
+                 : std::make_unique<uint8_t[]>(bs);
     }
     std::memcpy(slot.get() + offset, data.data(), data.size());
     writes_.fetch_add(1, std::memory_order_relaxed);
@@ -119,8 +123,7 @@ class MemoryStore : public BlockStore {
     return Status::Ok();
   }
 
-  Status WriteObject(uint64_t block,
-                     std::span<const uint8_t> object) override {
+  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
     if (object.empty() ||
         object.size() > MaxObjectSize(options_.geometry.block_size)) {
