@@ -1,8 +1,9 @@
 // usbd: a user-space block device served over NBD.
 //
 // main() parses the options, builds the layer stack, opens the listening
-// socket, detaches (unless -f), starts the stack and serves until SIGTERM or
-// SIGINT, then flushes and shuts the stack down.
+// socket (or, with --nbd, nothing: the kernel gets socketpairs), detaches
+// (unless -f), starts the stack and serves until SIGTERM or SIGINT, then
+// flushes and shuts the stack down.
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 
 #include "config/options.h"
 #include "daemon/daemon.h"
+#include "kernel/kernel_server.h"
+#include "kernel/notify.h"
 #include "nbd/frontend.h"
 #include "nbd/listen.h"
 #include "nbd/server.h"
@@ -56,16 +59,19 @@ int Run(Options options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  // --nbd: SIGHUP reopens the logs (ServeKernel calls on_hangup) instead of
+  // killing the process that serves a mounted device.
+  if (options.nbd) sigaddset(&signals, SIGHUP);
   sigprocmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  const bool object_store = options.store() == StoreKind::kS3 ||
-                            options.store() == StoreKind::kHttp;
   if (options.erase || options.reset_mounted_flag) {
     return RunVolumeAction(options);
   }
+  // Every store: metadata (size, block size, encoding) and, with
+  // --encrypt, the volume key; a wrong password stops here.
   std::unique_ptr<VolumeSession> volume;
-  if (object_store) {
+  {
     Result<std::unique_ptr<VolumeSession>> opened =
         VolumeSession::Open(&options);
     if (!opened.ok()) {
@@ -75,14 +81,17 @@ int Run(Options options) {
     volume = std::move(opened).value();
   }
 
-  Result<std::unique_ptr<BlockStore>> stack = BuildStack(options);
+  Result<std::unique_ptr<BlockStore>> stack =
+      BuildStack(options, volume->TakeEncryption());
   if (!stack.ok()) {
     LogError(stack.status().message());
     return 1;
   }
   std::unique_ptr<BlockStore> store = std::move(stack).value();
 
-  Result<nbd::ListenSocket> listener = nbd::Listen(options.listen);
+  Result<nbd::ListenSocket> listener =
+      options.nbd ? Result<nbd::ListenSocket>(nbd::ListenSocket{})
+                  : nbd::Listen(options.listen);
   if (!listener.ok()) {
     LogError(listener.status().ToString());
     return 1;
@@ -96,6 +105,10 @@ int Run(Options options) {
       return 1;
     }
   }
+  // Serving our own kernel device: guard against the memory-reclaim
+  // deadlock. After the fork (mlockall is not inherited), before any
+  // thread starts (threads inherit PR_SET_IO_FLUSHER).
+  if (options.nbd) kernel::ProtectFromMemoryDeadlock(/*lock_memory=*/true);
   int signal_fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
   Status status = signal_fd < 0 ? ErrnoStatus("signalfd") : Status::Ok();
   if (status.ok() && volume) status = volume->AcquireMountToken();
@@ -117,19 +130,62 @@ int Run(Options options) {
   info.size = frontend.size();
   info.preferred_block_size = frontend.block_size();
   info.read_only = options.read_only || frontend.capabilities().read_only;
-  info.can_flush = frontend.capabilities().flush;
+  // FLUSH and FUA are always offered: over a store whose writes are
+  // durable on return (S3, HTTP) they cost nothing, and clients such as
+  // `nbdcopy --flush` and the kernel's write cache depend on them.
+  info.can_flush = true;
   info.can_trim = frontend.capabilities().trim;
   info.can_multi_conn = frontend.capabilities().multi_conn;
   info.can_fast_zero = frontend.capabilities().fast_zero;
   server_options.threads_per_connection = options.nbd_threads;
 
-  LogInfo("serving " + options.export_name + " (" + HumanSize(info.size) +
-          ", " + HumanSize(frontend.block_size()) + " blocks" +
-          (info.read_only ? ", read-only" : "") + ") at " + listener->uri);
-  daemon.Ready();
-
-  Result<int> served =
-      nbd::Serve(server_options, &frontend, listener->fd.get(), signal_fd);
+  const std::string description =
+      options.export_name + " (" + HumanSize(info.size) + ", " +
+      HumanSize(frontend.block_size()) + " blocks" +
+      (info.read_only ? ", read-only" : "") + ")";
+  Result<int> served = 0;
+  if (options.nbd) {
+    kernel::KernelServeOptions kernel_options;
+    kernel_options.target = options.target;
+    kernel_options.connections = options.nbd_connections;
+    kernel_options.threads_per_connection = options.nbd_threads;
+    kernel_options.block_size = static_cast<uint32_t>(options.nbd_block_size);
+    kernel_options.timeout_seconds = options.nbd_timeout;
+    kernel_options.dead_conn_timeout_seconds = options.nbd_dead_conn_timeout;
+    if (options.nbd_ioctl) {
+      kernel_options.interface = kernel::NbdInterface::kIoctl;
+    }
+    kernel_options.on_hangup = [] { LogInfo("SIGHUP: logs reopened"); };
+    bool ready = false;
+    served = kernel::ServeKernel(
+        kernel_options, info, &frontend, signal_fd,
+        [&](const std::string& device) {
+          LogInfo("serving " + description + " on " + device);
+          // Without TARGET the kernel picked the device: say which, on
+          // stdout, before Ready() sends stdout to /dev/null.
+          if (options.target.empty()) std::printf("%s\n", device.c_str());
+          std::fflush(stdout);
+          ready = true;
+          daemon.Ready();
+          NotifyReady("serving " + options.export_name + " on " + device);
+        });
+    if (!served.ok() && !ready) {
+      std::string message = "cannot attach: " + served.status().message();
+      LogError(message);
+      daemon.Failed(message);
+      (void)store->Shutdown();
+      if (volume) (void)volume->Release();
+      ::close(signal_fd);
+      return 1;
+    }
+  } else {
+    LogInfo("serving " + description + " at " + listener->uri);
+    daemon.Ready();
+    NotifyReady("serving " + options.export_name + " at " + listener->uri);
+    served =
+        nbd::Serve(server_options, &frontend, listener->fd.get(), signal_fd);
+  }
+  NotifyStopping("stopping: uploading dirty blocks");
   if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
   int exit_code = 0;
   if (!served.ok()) {

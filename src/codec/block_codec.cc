@@ -41,8 +41,8 @@ bool CompressBlock(std::span<const uint8_t> block, int level,
       cctx, ZSTD_c_compressionLevel,
       std::clamp(level, kMinCompressLevel, kMaxCompressLevel));
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  size_t n = ZSTD_compress2(cctx, object->data() + kObjectHeaderSize,
-                            capacity, block.data(), block.size());
+  size_t n = ZSTD_compress2(cctx, object->data() + kObjectHeaderSize, capacity,
+                            block.data(), block.size());
   if (ZSTD_isError(n)) return false;
   ObjectHeader header;
   header.codec = Codec::kZstd;
@@ -54,8 +54,7 @@ bool CompressBlock(std::span<const uint8_t> block, int level,
 }
 
 Status DecodePayload(uint64_t block, const ObjectHeader& header,
-                     std::span<const uint8_t> payload,
-                     std::span<uint8_t> out) {
+                     std::span<const uint8_t> payload, std::span<uint8_t> out) {
   if (out.size() != header.plain_length ||
       payload.size() != header.payload_length) {
     return Status::IoError(DescribeBlock(block) +
@@ -72,15 +71,13 @@ Status DecodePayload(uint64_t block, const ObjectHeader& header,
   size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), payload.data(),
                                  payload.size());
   if (ZSTD_isError(n)) {
-    return Status::IoError(DescribeBlock(block) +
-                           ": corrupt zstd payload: " + ZSTD_getErrorName(n) +
-                           "; not served as data");
+    return Status::IoError(DescribeBlock(block) + ": corrupt zstd payload: " +
+                           ZSTD_getErrorName(n) + "; not served as data");
   }
   if (n != out.size()) {
     return Status::IoError(DescribeBlock(block) + ": zstd payload decodes to " +
                            std::to_string(n) + " bytes, expected " +
-                           std::to_string(out.size()) +
-                           "; not served as data");
+                           std::to_string(out.size()) + "; not served as data");
   }
   return Status::Ok();
 }
@@ -100,8 +97,7 @@ Status DecodeObject(uint64_t block, std::span<const uint8_t> object,
         std::string(CipherName(header->cipher)) +
         ") and this run has no encryption layer; not served as data");
   }
-  return DecodePayload(block, *header, object.subspan(kObjectHeaderSize),
-                       out);
+  return DecodePayload(block, *header, object.subspan(kObjectHeaderSize), out);
 }
 
 }  // namespace usbd

@@ -113,18 +113,17 @@ Result<ObjectHeader> ParseObjectHeader(std::span<const uint8_t> object,
   header.plain_length = GetLe32(p + 8);
   header.payload_length = GetLe32(p + 12);
   if (header.plain_length != block_size) {
-    return Bad(block, "object decodes to " +
-                          std::to_string(header.plain_length) +
-                          " bytes, the block size is " +
-                          std::to_string(block_size) +
-                          " (object of another volume?)");
+    return Bad(block,
+               "object decodes to " + std::to_string(header.plain_length) +
+                   " bytes, the block size is " + std::to_string(block_size) +
+                   " (object of another volume?)");
   }
-  bool payload_ok = header.codec == Codec::kNone
-                        ? header.payload_length == header.plain_length
-                        : header.payload_length > 0 &&
-                              uint64_t{header.payload_length} +
-                                      kObjectHeaderSize <
-                                  header.plain_length;
+  bool payload_ok =
+      header.codec == Codec::kNone
+          ? header.payload_length == header.plain_length
+          : header.payload_length > 0 &&
+                uint64_t{header.payload_length} + kObjectHeaderSize <
+                    header.plain_length;
   if (!payload_ok) {
     return Bad(block, "payload length " +
                           std::to_string(header.payload_length) +
@@ -132,12 +131,12 @@ Result<ObjectHeader> ParseObjectHeader(std::span<const uint8_t> object,
                           std::string(CodecName(header.codec)));
   }
   if (object.size() != header.object_size()) {
-    return Bad(block, "object has " + std::to_string(object.size()) +
-                          " bytes, its header says " +
-                          std::to_string(header.object_size()) +
-                          (object.size() < header.object_size()
-                               ? " (truncated)"
-                               : " (extended)"));
+    return Bad(block,
+               "object has " + std::to_string(object.size()) +
+                   " bytes, its header says " +
+                   std::to_string(header.object_size()) +
+                   (object.size() < header.object_size() ? " (truncated)"
+                                                         : " (extended)"));
   }
   return header;
 }

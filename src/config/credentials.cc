@@ -12,6 +12,8 @@
 #include <optional>
 #include <vector>
 
+#include "crypto/secret_key.h"
+
 namespace usbd {
 namespace {
 
@@ -194,6 +196,73 @@ Result<std::string> ResolveHttpHeader(const Options& options) {
                            ": expected one line 'Name: value'");
   }
   return header;
+}
+
+Result<std::string> ResolvePassword(const Options& options,
+                                    const GetEnvFunction& getenv) {
+  const int sources = !options.password.empty() +
+                      !options.password_file.empty() +
+                      !options.password_env.empty();
+  if (sources > 1) {
+    return Status::Invalid(
+        "--password, --passwordFile and --passwordEnv: give only one");
+  }
+  if (!options.password.empty()) return options.password;
+  if (!options.password_env.empty()) {
+    const char* value = getenv(options.password_env.c_str());
+    if (value == nullptr || value[0] == '\0') {
+      return Status::Invalid("--passwordEnv: environment variable " +
+                             options.password_env + " is not set or empty");
+    }
+    return std::string(value);
+  }
+  if (options.password_file.empty()) {
+    return Status::Invalid(
+        "--encrypt needs a password: --passwordFile=FILE, --passwordEnv=VAR "
+        "or --password=PW");
+  }
+  const std::string& path = options.password_file;
+  FILE* file = std::fopen(path.c_str(), "re");
+  if (file == nullptr) {
+    return Status::Error(errno, "--passwordFile: cannot open " + Quote(path) +
+                                    ": " + std::strerror(errno));
+  }
+  // No stdio buffer: it would keep a copy of the password.
+  std::setvbuf(file, nullptr, _IONBF, 0);
+  // Reserved once, on the heap, so that no reallocation leaves a copy
+  // behind and moving the result moves the buffer.
+  constexpr size_t kMaxPassword = 1023;
+  std::string password;
+  password.reserve(kMaxPassword + 1);
+  int c;
+  bool too_long = false;
+  while ((c = std::getc(file)) != EOF && c != '\n') {
+    if (password.size() == kMaxPassword) {
+      too_long = true;
+      break;
+    }
+    password += static_cast<char>(c);
+  }
+  bool failed = std::ferror(file) != 0;
+  int err = errno;
+  std::fclose(file);
+  if (failed) {
+    CleanseString(&password);
+    return Status::Error(err, "--passwordFile: cannot read " + Quote(path) +
+                                  ": " + std::strerror(err));
+  }
+  if (too_long) {
+    CleanseString(&password);
+    return Status::Invalid("--passwordFile: the first line of " + Quote(path) +
+                           " is longer than " + std::to_string(kMaxPassword) +
+                           " bytes");
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
+    return Status::Invalid("--passwordFile: the first line of " + Quote(path) +
+                           " is empty");
+  }
+  return password;
 }
 
 }  // namespace usbd

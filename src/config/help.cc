@@ -15,7 +15,11 @@ std::string OptionLabel(const OptionSpec& spec) {
   if (spec.short_name != nullptr)
     label += "-" + std::string(spec.short_name) + ", ";
   label += "--" + std::string(spec.name);
-  if (spec.value_name != nullptr) label += "=" + std::string(spec.value_name);
+  if (spec.value_name != nullptr) {
+    label += spec.kind == Kind::kLevel
+                 ? "[=" + std::string(spec.value_name) + "]"
+                 : "=" + std::string(spec.value_name);
+  }
   return label;
 }
 
@@ -96,8 +100,9 @@ void PrintHelp(std::ostream& out) {
       "\nSIZE and BITS take a k, M, G, T, P or E suffix (powers of 1024).\n"
       "Options given on the command line override the options file.\n"
       "S3 credentials: --accessFile, --accessId with --accessKeyEnv, or\n"
-      "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. See "
-      "usbd(8).\n";
+      "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.\n"
+      "A volume records its --size, --blockSize, --compress and --encrypt;\n"
+      "later runs read them back and refuse others. See usbd(8).\n";
   out << text;
 }
 

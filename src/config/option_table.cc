@@ -15,6 +15,8 @@
 #include <limits>
 #include <utility>
 
+#include "codec/block_codec.h"
+
 namespace usbd::options_internal {
 namespace {
 
@@ -23,6 +25,7 @@ Status CheckBaseUrl(const std::string& text);
 Status CheckRegion(const std::string& text);
 Status CheckStorageClass(const std::string& text);
 Status CheckSse(const std::string& text);
+Status CheckSectorSize(const std::string& text);
 Status CheckAccessType(const std::string& text);
 Status CheckAuthVersion(const std::string& text);
 Status CheckEnvName(const std::string& text);
@@ -169,8 +172,9 @@ const OptionSpec kOptions[] = {
 
     {.group = "Volume", .name = "size", .kind = Kind::kSize,
      .value_name = "SIZE",
-     .help = "volume size, a multiple of --blockSize; required with --test, "
-             "--memory and for a new volume, which records it",
+     .help = "volume size, a multiple of --blockSize; required with --memory "
+             "and to create a volume (S3, HTTP, --test), which records it "
+             "for later runs",
      .field = &Options::size, .default_text = ""},
     {.group = "Volume", .name = "blockSize", .kind = Kind::kBlockSize,
      .value_name = "SIZE",
@@ -179,9 +183,36 @@ const OptionSpec kOptions[] = {
     {.group = "Volume", .name = "readOnly", .kind = Kind::kFlag,
      .help = "serve the volume read-only", .field = &Options::read_only},
     {.group = "Volume", .name = "force", .kind = Kind::kFlag,
-     .help = "override safety checks: a --size or --blockSize unlike the "
-             "volume's, a mount token held elsewhere, --erase's question",
+     .help = "override safety checks: a --size, --blockSize or --compress "
+             "unlike the volume's, a mount token held elsewhere, --erase's "
+             "question",
      .field = &Options::force, .in_file = false},
+
+    {.group = "Compression and encryption", .name = "compress",
+     .kind = Kind::kLevel, .value_name = "LEVEL",
+     .help = "compress each block with zstd at LEVEL, 1 (fast, the level of "
+             "a bare --compress) to 19 (small)",
+     .field = &Options::compress, .default_text = "",
+     .min = kMinCompressLevel, .max = kMaxCompressLevel,
+     .implicit = kDefaultCompressLevel},
+    {.group = "Compression and encryption", .name = "encrypt",
+     .kind = Kind::kFlag,
+     .help = "encrypt each block with AES-256-GCM under a key derived from "
+             "the password; needs one of the three options below",
+     .field = &Options::encrypt},
+    {.group = "Compression and encryption", .name = "passwordFile",
+     .kind = Kind::kString, .value_name = "FILE",
+     .help = "read the password from the first line of FILE",
+     .field = &Options::password_file},
+    {.group = "Compression and encryption", .name = "passwordEnv",
+     .kind = Kind::kString, .value_name = "VAR",
+     .help = "read the password from environment variable VAR",
+     .field = &Options::password_env, .check = &CheckEnvName},
+    {.group = "Compression and encryption", .name = "password",
+     .kind = Kind::kString, .value_name = "PW",
+     .help = "the password itself (shown by ps until usbd has read it: "
+             "prefer --passwordFile or --passwordEnv)",
+     .field = &Options::password, .secret = true},
 
     {.group = "Actions (then exit)", .name = "erase", .kind = Kind::kFlag,
      .help = "delete every object of the volume BUCKET[/PREFIX]; asks for "
@@ -202,6 +233,32 @@ const OptionSpec kOptions[] = {
     {.group = "Server", .name = "nbdThreads", .kind = Kind::kUint,
      .value_name = "N", .help = "request workers per connection, 1 to 256",
      .field = &Options::nbd_threads, .min = 1, .max = 256},
+
+    {.group = "Kernel device (--nbd)", .name = "nbd", .kind = Kind::kFlag,
+     .help = "attach the kernel's NBD driver to TARGET (/dev/nbdX; without "
+             "TARGET, a free one, printed) instead of listening",
+     .field = &Options::nbd},
+    {.group = "Kernel device (--nbd)", .name = "nbdConnections",
+     .kind = Kind::kUint, .value_name = "N",
+     .help = "sockets between the kernel and usbd, 1 to 16; 0: the number "
+             "of CPUs, at most 4",
+     .field = &Options::nbd_connections, .min = 0, .max = 16},
+    {.group = "Kernel device (--nbd)", .name = "nbdBlockSize",
+     .kind = Kind::kSize, .value_name = "SIZE",
+     .help = "the device's sector size, a power of two from 512 to 4096; "
+             "0: 4096, or --blockSize if smaller",
+     .field = &Options::nbd_block_size, .check = CheckSectorSize},
+    {.group = "Kernel device (--nbd)", .name = "nbdTimeout",
+     .kind = Kind::kUint, .value_name = "SECS",
+     .help = "seconds before the kernel gives up on a request; 0: never",
+     .field = &Options::nbd_timeout, .min = 0, .max = 86400},
+    {.group = "Kernel device (--nbd)", .name = "nbdDeadConnTimeout",
+     .kind = Kind::kUint, .value_name = "SECS",
+     .help = "seconds requests wait for a restarted usbd to reattach",
+     .field = &Options::nbd_dead_conn_timeout, .min = 0, .max = 86400},
+    {.group = "Kernel device (--nbd)", .name = "nbdIoctl", .kind = Kind::kFlag,
+     .help = "configure the device with ioctls instead of netlink",
+     .field = &Options::nbd_ioctl},
 
     {.group = "Logging", .name = "debug", .kind = Kind::kFlag,
      .help = "also log debugging messages", .field = &Options::debug},
@@ -373,6 +430,18 @@ Status CheckCaFile(const std::string& text) {
   return Status::Ok();
 }
 
+// --nbdBlockSize: 0 (automatic) or a kernel sector size.
+Status CheckSectorSize(const std::string& text) {
+  Result<uint64_t> size = ParseSize(text);
+  if (!size.ok()) return size.status();
+  uint64_t n = *size;
+  if (n != 0 && (n < 512 || n > 4096 || (n & (n - 1)) != 0)) {
+    return Status::Invalid(Quote(text) +
+                           " is not 0 or a power of two from 512 to 4096");
+  }
+  return Status::Ok();
+}
+
 // Converts `text` for `spec`; the message names the value, not the option.
 Result<Value> ParseValue(const OptionSpec& spec, const std::string& text) {
   switch (spec.kind) {
@@ -387,9 +456,10 @@ Result<Value> ParseValue(const OptionSpec& spec, const std::string& text) {
     case Kind::kSize: {
       Result<uint64_t> size = ParseSize(text);
       if (!size.ok()) return size.status();
-      if (*size == 0) {
+      if (*size == 0 && spec.check == nullptr) {
         return Status::Invalid(Quote(text) + " must be greater than zero");
       }
+      if (spec.check != nullptr) USBD_RETURN_IF_ERROR(spec.check(text));
       if (*size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return Status::Invalid(Quote(text) + " is too large (limit 8E - 1)");
       }
@@ -425,6 +495,27 @@ Result<Value> ParseValue(const OptionSpec& spec, const std::string& text) {
                                std::to_string(spec.max) + ")");
       }
       return Value(n);
+    }
+    case Kind::kLevel: {
+      uint64_t n;
+      bool overflow;
+      if (ParseDecimal(text, &n, &overflow)) {
+        if (n == 0) return Value(uint64_t{0});
+        if (overflow || n < spec.min || n > spec.max) {
+          return Status::Invalid(Quote(text) + " is out of range (" +
+                                 std::to_string(spec.min) + " to " +
+                                 std::to_string(spec.max) + ")");
+        }
+        return Value(n);
+      }
+      Result<bool> b = ParseBool(text);
+      if (!b.ok()) {
+        return Status::Invalid(Quote(text) + " is not a level (" +
+                               std::to_string(spec.min) + " to " +
+                               std::to_string(spec.max) +
+                               ") or a boolean (true or false)");
+      }
+      return Value(*b ? spec.implicit : uint64_t{0});
     }
     default:  // --help, --version: handled by CLI11, never in the file
       break;

@@ -26,8 +26,12 @@ enum class Kind {
   kBlockSize,  // ParseSize(), a power of two in [kMinBlockSize, kMaxBlockSize]
   kSpeed,      // ParseSize() in bits per second, stored in bytes per second
   kUint,       // decimal in [OptionSpec::min, OptionSpec::max]
-  kHelp,       // --help: print and exit
-  kVersion,    // --version: print and exit
+  // A flag that may take a level (--compress[=LEVEL]): bare or
+  // true/yes/on: OptionSpec::implicit; false/no/off or 0: 0; otherwise a
+  // decimal in [OptionSpec::min, OptionSpec::max]. Stored as a number.
+  kLevel,
+  kHelp,     // --help: print and exit
+  kVersion,  // --version: print and exit
 };
 
 // The stores an option applies to; given on the command line with another
@@ -61,8 +65,9 @@ struct OptionSpec {
   unsigned stores = kAllStores;
   // --help's "(default: X)": nullptr derives X from Options{}; "" shows none.
   const char* default_text = nullptr;
-  uint64_t min = 0, max = 0;                      // Kind::kUint
+  uint64_t min = 0, max = 0;                      // Kind::kUint, kLevel
   Status (*check)(const std::string&) = nullptr;  // Kind::kString
+  uint64_t implicit = 0;                          // Kind::kLevel
 };
 
 std::span<const OptionSpec> AllOptions();

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "config/ini_file.h"
 #include "config/option_table.h"
+#include "crypto/secret_key.h"
 
 namespace usbd {
 
@@ -156,10 +157,8 @@ Status CheckModes(const CommandLine& cli, const Options& o) {
   if (o.erase && o.read_only) {
     return Status::Invalid("--erase and --readOnly cannot be used together");
   }
-  if (cli.has_target) {
-    return Status::Invalid(
-        "TARGET requires --nbd (kernel NBD attach), not available in this "
-        "version");
+  if (cli.has_target && !o.nbd) {
+    return Status::Invalid("TARGET (/dev/nbdX) requires --nbd");
   }
   // Options for another store, on the command line. (An options file may
   // hold settings for several stores; those are ignored.)
@@ -224,16 +223,51 @@ Status FinishRemote(const CommandLine& cli, Options* o) {
   return Status::Ok();
 }
 
+// --encrypt and its password: exactly one source with it, none without.
+Status CheckEncryption(const CommandLine& cli, Options* o) {
+  const std::pair<const char*, const std::string*> sources[] = {
+      {"passwordFile", &o->password_file},
+      {"passwordEnv", &o->password_env},
+      {"password", &o->password}};
+  std::vector<std::string> given;
+  for (const auto& [name, value] : sources) {
+    if (!cli.Set(name)) continue;
+    if (value->empty()) {
+      return Status::Invalid("--" + std::string(name) + " must not be empty");
+    }
+    given.push_back("--" + std::string(name));
+  }
+  if (given.size() > 1) {
+    return Status::Invalid(given[0] + " and " + given[1] +
+                           " cannot be used together (give one password)");
+  }
+  if (o->encrypt && given.empty()) {
+    return Status::Invalid(
+        "--encrypt needs a password: --passwordFile=FILE, --passwordEnv=VAR "
+        "or --password=PW");
+  }
+  if (!o->encrypt && !given.empty()) {
+    return Status::Invalid(given[0] +
+                           " is only used with --encrypt, which is not set");
+  }
+  o->password_on_command_line = cli.OnArgv("password");
+  return Status::Ok();
+}
+
 // The checks that involve more than one option.
 Status Finish(const CommandLine& cli, Options* o) {
   USBD_RETURN_IF_ERROR(CheckModes(cli, *o));
   o->export_name = cli.bucket;
+  o->target = cli.target;
   USBD_RETURN_IF_ERROR(SplitBucket(o));
   USBD_RETURN_IF_ERROR(CheckBucket(*o));
   bool remote = o->store() == StoreKind::kS3 || o->store() == StoreKind::kHttp;
   if (remote) USBD_RETURN_IF_ERROR(FinishRemote(cli, o));
+  USBD_RETURN_IF_ERROR(CheckEncryption(cli, o));
   bool action = o->erase || o->reset_mounted_flag;
-  if (o->size == 0 && !remote && !action) {
+  // S3, HTTP and --test volumes record their size (volume/metadata.h): it
+  // is required only to create one, which only the volume can tell.
+  if (o->size == 0 && o->memory && !action) {
     return Status::Invalid("--size is required");
   }
   if (o->size % o->block_size != 0) {
@@ -327,6 +361,16 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
   CommandLine cli;
   cli.values.resize(count);
   cli.given.resize(count);
+  // The raw text of the secret options is wiped however parsing ends.
+  struct WipeSecrets {
+    CommandLine& cli;
+    std::span<const OptionSpec> specs;
+    ~WipeSecrets() {
+      for (size_t i = 0; i < specs.size(); ++i) {
+        if (specs[i].secret) CleanseString(&cli.values[i]);
+      }
+    }
+  } wipe{cli, specs};
 
   CLI::App app("usbd", "usbd");
   app.set_help_flag();
@@ -344,7 +388,8 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
       case Kind::kVersion:
         opt = app.set_version_flag(names, "usbd " PACKAGE_VERSION, spec.help);
         break;
-      case Kind::kFlag:  // "--readOnly" stores "true"; "--readOnly=no" works
+      case Kind::kFlag:   // "--readOnly" stores "true"; "--readOnly=no" works
+      case Kind::kLevel:  // "--compress" stores "true"; "--compress=3" works
         opt = app.add_flag(names, cli.values[i], spec.help);
         break;
       default:

@@ -83,13 +83,26 @@ struct Options {
   uint32_t max_retry_pause_ms = 30000;    // --maxRetryPause: total budget, ms
 
   // --- Volume ----------------------------------------------------------------
-  // --size in bytes; 0: not given (S3 and HTTP then read it from the
-  // volume's metadata; --test and --memory require it).
+  // --size in bytes; 0: not given (S3, HTTP and --test then read it from
+  // the volume's metadata, which a new volume needs it for; --memory
+  // requires it).
   uint64_t size = 0;
   uint32_t block_size = 256 * 1024;  // --blockSize, power of two
   bool block_size_given = false;     // --blockSize was set (argv or file)
   bool read_only = false;            // --readOnly
   bool force = false;                // --force (command line only)
+
+  // --- Compression and encryption (store/stack.h, volume/metadata.h) -------
+  // --compress[=LEVEL]: the zstd level, 1..19 (bare --compress: level
+  // kDefaultCompressLevel, codec/block_codec.h); 0: no compression.
+  uint32_t compress = 0;
+  bool encrypt = false;  // --encrypt: AES-256-GCM, key from the password
+  // The password, with --encrypt: use ResolvePassword() (credentials.h).
+  // Exactly one is set with --encrypt, none without (ParseOptions checks).
+  std::string password;       // --password (secret; scrubbed from argv)
+  std::string password_file;  // --passwordFile: its first line
+  std::string password_env;   // --passwordEnv: name of a variable
+  bool password_on_command_line = false;  // --password was in argv: warn
 
   // --- Actions (command line only; BUCKET, no TARGET, no --size needed) ---
   bool erase = false;               // --erase: delete every object
@@ -99,6 +112,14 @@ struct Options {
   std::string listen;        // --listen=unix:PATH | tcp:HOST:PORT
   bool foreground = false;   // -f, --foreground
   unsigned nbd_threads = 8;  // --nbdThreads: request workers per connection
+
+  // --- Kernel device (--nbd) ---------------------------------------------
+  bool nbd = false;                      // --nbd: attach TARGET (/dev/nbdX)
+  unsigned nbd_connections = 0;          // --nbdConnections; 0: auto
+  uint64_t nbd_block_size = 0;           // --nbdBlockSize; 0: auto
+  unsigned nbd_timeout = 0;              // --nbdTimeout, seconds; 0: never
+  unsigned nbd_dead_conn_timeout = 120;  // --nbdDeadConnTimeout, seconds
+  bool nbd_ioctl = false;                // --nbdIoctl
 
   // --- Logging ---------------------------------------------------------------
   bool debug = false;       // --debug
@@ -122,7 +143,7 @@ enum class ParseAction {
 // Parses argv and the options file it names. On error the Status message is
 // one line naming the option (and, for the options file, FILE:LINE), e.g.
 // "opts.conf:3: blockSize: '300k' is not a power of two". No message ever
-// contains the value of --accessKey or --httpHeader.
+// contains the value of --accessKey, --httpHeader or --password.
 // --help and --version print to `out`.
 Result<ParseAction> ParseOptions(int argc, const char* const* argv,
                                  std::ostream& out, Options* options);
@@ -132,11 +153,12 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
 Result<ParseAction> ParseOptions(int argc, char** argv, std::ostream& out,
                                  Options* options);
 
-// Overwrites, in place, the values of --accessKey and --httpHeader in argv
-// ("--accessKey=SECRET" or "--accessKey SECRET") with 'x's of the same
-// length: /proc/PID/cmdline, and so `ps`, show the x's from then on. (The
-// secret is visible between exec and this call: prefer --accessKeyEnv,
-// --accessFile and --httpHeaderFile.) Stops at "--".
+// Overwrites, in place, the values of --accessKey, --httpHeader and
+// --password in argv ("--accessKey=SECRET" or "--accessKey SECRET") with
+// 'x's of the same length: /proc/PID/cmdline, and so `ps`, show the x's
+// from then on. (The secret is visible between exec and this call: prefer
+// --accessKeyEnv, --accessFile, --httpHeaderFile, --passwordFile and
+// --passwordEnv.) Stops at "--".
 void ScrubSecretArguments(int argc, char** argv);
 
 // Parses "12", "4k", "256K", "1G", "2T" (powers of 1024). Rejects "12x".

@@ -27,8 +27,8 @@ std::vector<uint8_t> FromHex(std::string_view text) {
   auto digit = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
   std::vector<uint8_t> bytes(text.size() / 2);
   for (size_t i = 0; i < bytes.size(); ++i) {
-    bytes[i] = static_cast<uint8_t>(digit(text[2 * i]) << 4 |
-                                    digit(text[2 * i + 1]));
+    bytes[i] =
+        static_cast<uint8_t>(digit(text[2 * i]) << 4 | digit(text[2 * i + 1]));
   }
   return bytes;
 }
@@ -45,8 +45,7 @@ EncodingEntries EncodingSettingsToEntries(const EncodingSettings& settings) {
     entries.emplace_back("key_check", settings.key_check);
   }
   if (settings.codec_level != 0) {
-    entries.emplace_back("x-codec-level",
-                         std::to_string(settings.codec_level));
+    entries.emplace_back("x-codec-level", std::to_string(settings.codec_level));
   }
   return entries;
 }
@@ -57,7 +56,10 @@ Result<EncodingSettings> EncodingSettingsFromEntries(
   const std::string* kdf = nullptr;
   const std::string* salt = nullptr;
   const std::string* check = nullptr;
-  for (const auto& [key, value] : entries) {
+  for (const auto& entry : entries) {
+    // Named copies: lambdas cannot capture structured bindings in clang 14.
+    const std::string& key = entry.first;
+    const std::string& value = entry.second;
     auto bad = [&](const std::string& why) {
       return Status::Invalid(key + "=" + value + ": " + why);
     };
@@ -116,8 +118,8 @@ Result<EncodingSettings> EncodingSettingsFromEntries(
   return settings;
 }
 
-Result<std::unique_ptr<SecretKey>> CreateVolumeKey(
-    std::string_view password, EncodingSettings* settings) {
+Result<std::unique_ptr<SecretKey>> CreateVolumeKey(std::string_view password,
+                                                   EncodingSettings* settings) {
   if (settings->cipher == Cipher::kNone) {
     return Status::Invalid("a volume without a cipher has no key");
   }

@@ -67,8 +67,7 @@ class EncryptStore : public ForwardingStore {
       scratch.block.resize(block_size);
       whole = scratch.block;
     }
-    USBD_RETURN_IF_ERROR(
-        DecodePayload(block, *header, scratch.payload, whole));
+    USBD_RETURN_IF_ERROR(DecodePayload(block, *header, scratch.payload, whole));
     if (whole.data() != out.data()) {
       std::memcpy(out.data(), whole.data() + offset, out.size());
     }
@@ -103,8 +102,7 @@ class EncryptStore : public ForwardingStore {
     return Status::Ok();
   }
 
-  Status WriteObject(uint64_t block,
-                     std::span<const uint8_t> object) override {
+  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     const uint32_t block_size = geometry().block_size;
     if (object.size() == block_size) {
       return SealAndStore(block, RawHeader(), object);
@@ -138,7 +136,8 @@ class EncryptStore : public ForwardingStore {
                       std::span<const uint8_t> payload) {
     if (cipher_ == nullptr) return Status::Invalid("encryption not started");
     Scratch& scratch = ThreadScratch();
-    USBD_RETURN_IF_ERROR(cipher_->Seal(block, header, payload, &scratch.sealed));
+    USBD_RETURN_IF_ERROR(
+        cipher_->Seal(block, header, payload, &scratch.sealed));
     sealed_.fetch_add(1, std::memory_order_relaxed);
     return inner().WriteObject(block, scratch.sealed);
   }

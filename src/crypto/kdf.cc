@@ -45,8 +45,8 @@ bool ParseNumber(std::string_view text, uint64_t* value) {
   if (text.empty() || text.size() > 19 || (text.size() > 1 && text[0] == '0')) {
     return false;
   }
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
-                                   *value);
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), *value);
   return ec == std::errc() && end == text.data() + text.size();
 }
 
@@ -78,7 +78,8 @@ Result<KdfParams> ParseKdfParams(std::string_view text) {
                            "\": " + why);
   };
   size_t colon = text.find(':');
-  if (colon == std::string_view::npos) return bad("expected NAME:KEY=VALUE,...");
+  if (colon == std::string_view::npos)
+    return bad("expected NAME:KEY=VALUE,...");
   std::string_view name = text.substr(0, colon);
   std::map<std::string, uint64_t, std::less<>> values;
   std::string_view rest = text.substr(colon + 1);
@@ -92,7 +93,8 @@ Result<KdfParams> ParseKdfParams(std::string_view text) {
     }
     size_t eq = item.find('=');
     uint64_t value;
-    if (eq == std::string_view::npos || !ParseNumber(item.substr(eq + 1), &value)) {
+    if (eq == std::string_view::npos ||
+        !ParseNumber(item.substr(eq + 1), &value)) {
       return bad("\"" + std::string(item) + "\" is not KEY=NUMBER");
     }
     if (!values.emplace(std::string(item.substr(0, eq)), value).second) {

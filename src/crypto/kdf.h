@@ -30,8 +30,8 @@ enum class KdfAlgorithm { kScrypt, kPbkdf2Sha256 };
 
 struct KdfParams {
   KdfAlgorithm algorithm = KdfAlgorithm::kScrypt;
-  // scrypt: N (a power of two), r, p. The defaults take 64 MiB and about
-  // a fifth of a second, once per start.
+  // scrypt: N (a power of two), r, p. The defaults take 64 MiB for
+  // well under a second, once per start.
   uint64_t scrypt_n = uint64_t{1} << 16;
   uint32_t scrypt_r = 8;
   uint32_t scrypt_p = 1;

@@ -146,10 +146,10 @@ class AesGcmObjectCipher : public ObjectCipher {
     uint8_t block_le[8];
     PutLe64(block_le, block);
     int unused;
-    return EVP_CipherUpdate(ctx, nullptr, &unused, header,
-                            kObjectHeaderSize) == 1 &&
-           EVP_CipherUpdate(ctx, nullptr, &unused, block_le,
-                            sizeof block_le) == 1 &&
+    return EVP_CipherUpdate(ctx, nullptr, &unused, header, kObjectHeaderSize) ==
+               1 &&
+           EVP_CipherUpdate(ctx, nullptr, &unused, block_le, sizeof block_le) ==
+               1 &&
            EVP_CipherUpdate(
                ctx, nullptr, &unused,
                reinterpret_cast<const uint8_t*>(volume_uuid_.data()),
@@ -158,13 +158,14 @@ class AesGcmObjectCipher : public ObjectCipher {
 
   // A pooled context, or a new one keyed for the direction.
   CtxPtr Acquire(bool encrypt) {
-    if (EVP_CIPHER_CTX* ctx = (encrypt ? encrypt_pool_ : decrypt_pool_).Take()) {
+    if (EVP_CIPHER_CTX* ctx =
+            (encrypt ? encrypt_pool_ : decrypt_pool_).Take()) {
       return CtxPtr(ctx);
     }
     CtxPtr ctx(EVP_CIPHER_CTX_new());
-    if (ctx == nullptr ||
-        EVP_CipherInit_ex(ctx.get(), cipher_.get(), nullptr,
-                          key_->bytes().data(), nullptr, encrypt ? 1 : 0) != 1) {
+    if (ctx == nullptr || EVP_CipherInit_ex(ctx.get(), cipher_.get(), nullptr,
+                                            key_->bytes().data(), nullptr,
+                                            encrypt ? 1 : 0) != 1) {
       return nullptr;
     }
     return ctx;

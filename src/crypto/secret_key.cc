@@ -25,8 +25,8 @@ Result<std::unique_ptr<SecretKey>> SecretKey::New() {
                  "): the key may be swapped out; raise RLIMIT_MEMLOCK");
     }
   }
-  return std::make_unique<SecretKey>(Token(), static_cast<uint8_t*>(page),
-                                     size, locked);
+  return std::make_unique<SecretKey>(Token(), static_cast<uint8_t*>(page), size,
+                                     locked);
 }
 
 SecretKey::~SecretKey() {

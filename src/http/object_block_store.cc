@@ -116,7 +116,8 @@ class ObjectBlockStore : public BlockStore {
     if (!got.ok()) return Failed(got.status(), "read", block);
     if (!got->has_value()) return Status::Ok();
     std::vector<uint8_t>& data = **got;
-    if (data.empty() || data.size() > MaxObjectSize(options_.geometry.block_size)) {
+    if (data.empty() ||
+        data.size() > MaxObjectSize(options_.geometry.block_size)) {
       errors_.fetch_add(1, std::memory_order_relaxed);
       return Status::IoError("block " + std::to_string(block) + ": object " +
                              key + " has " + std::to_string(data.size()) +
@@ -128,8 +129,7 @@ class ObjectBlockStore : public BlockStore {
     return Status::Ok();
   }
 
-  Status WriteObject(uint64_t block,
-                     std::span<const uint8_t> object) override {
+  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
     USBD_RETURN_IF_ERROR(CheckRange(block, 0, 0));
     if (object.empty() ||

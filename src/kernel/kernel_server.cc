@@ -1,6 +1,7 @@
 #include "kernel/kernel_server.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -189,6 +190,14 @@ Result<int> ServeKernel(
     if (n > 0 && (fds[0].revents & POLLIN)) {
       struct signalfd_siginfo siginfo;
       if (::read(signal_fd, &siginfo, sizeof siginfo) == sizeof siginfo) {
+        if (siginfo.ssi_signo == SIGHUP) {
+          if (options.on_hangup) {
+            options.on_hangup();
+          } else {
+            LogInfo("SIGHUP: nothing to reopen");
+          }
+          continue;
+        }
         signal_number = static_cast<int>(siginfo.ssi_signo);
         break;
       }

@@ -35,10 +35,13 @@ struct KernelServeOptions {
   // The kernel's logical block size; 0: DefaultKernelBlockSize() of the
   // export's preferred block size (4096 for object blocks >= 4 KiB).
   uint32_t block_size = 0;
-  uint32_t timeout_seconds = 0;             // see AttachOptions
+  uint32_t timeout_seconds = 0;              // see AttachOptions
   uint32_t dead_conn_timeout_seconds = 120;  // see AttachOptions
   NbdInterface interface = NbdInterface::kAuto;
   std::string lock_dir = "/run/usbd";
+  // Called on SIGHUP (when the signalfd includes it), which does not stop
+  // serving: reopen the logs. Null: SIGHUP is logged and ignored.
+  std::function<void()> on_hangup;
 };
 
 // min(4, number of CPUs): one blk-mq hardware queue per connection.
@@ -54,8 +57,9 @@ struct ClientHandshake {
 Result<ClientHandshake> NegotiateAsClient(int fd,
                                           const std::string& export_name);
 
-// Serves `frontend` on a kernel NBD device until a signal is readable on
-// `signal_fd` (a signalfd) or the device is disconnected from outside
+// Serves `frontend` on a kernel NBD device until a signal other than SIGHUP
+// is readable on `signal_fd` (a signalfd) or the device is disconnected from
+// outside
 // (`nbd-client -d`). Calls `on_ready(device_path)` once the device is usable.
 // Returns the signal number (0: disconnected from outside). The device is
 // disconnected and every connection closed when it returns.

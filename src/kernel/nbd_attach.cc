@@ -31,19 +31,19 @@ Status Explain(const Status& status, int index, const std::string& what) {
   switch (status.code()) {
     case EPERM:
     case EACCES:
-      return Status::Error(status.code(),
-                           "attaching " + device +
-                               " needs root (CAP_SYS_ADMIN): " + what + ": " +
-                               status.message());
+      return Status::Error(status.code(), "attaching " + device +
+                                              " needs root (CAP_SYS_ADMIN): " +
+                                              what + ": " + status.message());
     case EBUSY:
-      return Status::Error(EBUSY, device + " is busy (connected to another "
+      return Status::Error(EBUSY, device +
+                                      " is busy (connected to another "
                                       "server, or open): " +
                                       status.message());
     case ENOENT:
     case ENXIO:
     case ENODEV:
-      return Status::Error(status.code(), "no such device " + device + ": " +
-                                              status.message());
+      return Status::Error(
+          status.code(), "no such device " + device + ": " + status.message());
     default:
       return status.WithContext(what + " " + device);
   }
@@ -83,11 +83,14 @@ NetlinkMessage BuildNbdConnect(uint16_t family, uint8_t command,
     message.PutU64(NBD_ATTR_SIZE_BYTES, options.size);
     message.PutU64(NBD_ATTR_BLOCK_SIZE_BYTES, options.block_size);
     message.PutU64(NBD_ATTR_SERVER_FLAGS, EffectiveFlags(options, fds.size()));
+    // Not on RECONFIGURE: the device keeps its settings, and a device that
+    // turns out to be someone else's is left as it was.
+    message.PutU64(NBD_ATTR_TIMEOUT, options.timeout_seconds);
+    message.PutU64(NBD_ATTR_DEAD_CONN_TIMEOUT,
+                   options.dead_conn_timeout_seconds);
   }
-  message.PutU64(NBD_ATTR_TIMEOUT, options.timeout_seconds);
-  message.PutU64(NBD_ATTR_DEAD_CONN_TIMEOUT,
-                 options.dead_conn_timeout_seconds);
-  if (command == NBD_CMD_CONNECT && !options.backend.empty()) {
+  // RECONFIGURE must repeat the identifier the device was connected with.
+  if (!options.backend.empty()) {
     message.PutString(NBD_ATTR_BACKEND_IDENTIFIER, options.backend);
   }
   size_t sockets = message.BeginNested(NBD_ATTR_SOCKETS);
@@ -214,11 +217,10 @@ Status NbdDevice::AttachNetlink(const AttachOptions& options,
     std::this_thread::sleep_for(kBusyPause);
   }
   if (status.code() == EINVAL) {
-    return Status::Invalid("the kernel refused to connect " +
-                           DevicePath(options.index) + " (size " +
-                           std::to_string(options.size) + ", block size " +
-                           std::to_string(options.block_size) +
-                           "): " + status.message());
+    return Status::Invalid(
+        "the kernel refused to connect " + DevicePath(options.index) +
+        " (size " + std::to_string(options.size) + ", block size " +
+        std::to_string(options.block_size) + "): " + status.message());
   }
   return Explain(status, options.index, "netlink CONNECT");
 }
@@ -227,23 +229,32 @@ Status NbdDevice::Reconfigure(const AttachOptions& options,
                               std::span<const int> fds) {
   int index = options.index;
   std::string device = DevicePath(index);
+  const std::string hint =
+      " (if its server is gone: nbd-client -d " + device + ")";
   uint64_t size = DeviceSizeBytes(index);
   std::string backend = DeviceBackend(index);
   if (size != options.size) {
     return Status::Error(EBUSY, device + " is busy: connected with size " +
                                     std::to_string(size) + ", not " +
-                                    std::to_string(options.size));
+                                    std::to_string(options.size) + hint);
   }
   if (!backend.empty() && !options.backend.empty() &&
       backend != options.backend) {
-    return Status::Error(EBUSY, device + " is busy: connected to '" +
-                                    backend + "'");
+    return Status::Error(
+        EBUSY, device + " is busy: connected to '" + backend + "'" + hint);
   }
-  LogInfo(device +
-          " is still connected from a server that stopped: reattaching");
+  LogInfo(device + " is still connected, to a server that stopped?" +
+          " trying to reattach");
   NetlinkMessage message =
       BuildNbdConnect(family_, NBD_CMD_RECONFIGURE, options, fds);
   Result<std::vector<uint8_t>> reply = genl_->Call(message);
+  if (reply.status().code() == EINVAL) {
+    // Not set up over netlink, or for another backend: someone else's.
+    return Status::Error(EBUSY, device +
+                                    " is busy: the kernel refused to "
+                                    "reattach it (" +
+                                    reply.status().message() + ")" + hint);
+  }
   if (!reply.ok()) {
     return Explain(reply.status(), index, "netlink RECONFIGURE");
   }
@@ -275,8 +286,8 @@ Status NbdDevice::AttachIoctl(const AttachOptions& options,
     if (::ioctl(d, request, arg) == 0) return Status::Ok();
     return Explain(ErrnoStatus(name), index, "ioctl");
   };
-  USBD_RETURN_IF_ERROR(call(NBD_SET_BLKSIZE, options.block_size,
-                            "NBD_SET_BLKSIZE"));
+  USBD_RETURN_IF_ERROR(
+      call(NBD_SET_BLKSIZE, options.block_size, "NBD_SET_BLKSIZE"));
   USBD_RETURN_IF_ERROR(call(NBD_SET_SIZE_BLOCKS,
                             options.size / options.block_size,
                             "NBD_SET_SIZE_BLOCKS"));
@@ -288,8 +299,8 @@ Status NbdDevice::AttachIoctl(const AttachOptions& options,
     USBD_RETURN_IF_ERROR(call(NBD_SET_SOCK, static_cast<unsigned>(socket.get()),
                               "NBD_SET_SOCK"));
   }
-  USBD_RETURN_IF_ERROR(call(NBD_SET_TIMEOUT, options.timeout_seconds,
-                            "NBD_SET_TIMEOUT"));
+  USBD_RETURN_IF_ERROR(
+      call(NBD_SET_TIMEOUT, options.timeout_seconds, "NBD_SET_TIMEOUT"));
   sockets->clear();
   index_ = index;
   device_ = std::move(fd);
@@ -324,7 +335,9 @@ Status NbdDevice::Detach() {
                ": disconnecting anyway (unmount it before stopping usbd)");
   }
   Status status;
-  if (netlink_) {
+  if (netlink_ && !DeviceConnected(index_)) {
+    // Disconnected from outside (nbd-client -d): nothing left to do.
+  } else if (netlink_) {
     NetlinkMessage message = BuildNbdDisconnect(family_, index_);
     Result<std::vector<uint8_t>> reply = genl_->Call(message);
     if (!reply.ok()) status = Explain(reply.status(), index_, "disconnect");

@@ -110,8 +110,8 @@ class NbdDevice {
   // Hands `sockets` (the kernel's ends) to the kernel; our copies are
   // closed on return. The other ends must already be served: the kernel
   // reads the partition table at once.
-  static Result<std::unique_ptr<NbdDevice>> Attach(
-      const AttachOptions& options, std::vector<Fd> sockets);
+  static Result<std::unique_ptr<NbdDevice>> Attach(const AttachOptions& options,
+                                                   std::vector<Fd> sockets);
 
   ~NbdDevice();
   NbdDevice(const NbdDevice&) = delete;
@@ -120,9 +120,7 @@ class NbdDevice {
   int index() const { return index_; }
   std::string path() const { return "/dev/nbd" + std::to_string(index_); }
   // "netlink" or "ioctl".
-  const char* interface_name() const {
-    return netlink_ ? "netlink" : "ioctl";
-  }
+  const char* interface_name() const { return netlink_ ? "netlink" : "ioctl"; }
   // True when we replaced the dead sockets of a device left configured by
   // a server that died (its file system may still be mounted).
   bool reattached() const { return reattached_; }
@@ -147,8 +145,8 @@ class NbdDevice {
   bool attached_ = false;
   std::optional<GenericNetlink> genl_;
   uint16_t family_ = 0;
-  Fd device_;      // ioctl: the open /dev/nbdX
-  Fd lock_;        // the held lock file
+  Fd device_;          // ioctl: the open /dev/nbdX
+  Fd lock_;            // the held lock file
   std::thread do_it_;  // ioctl: the thread blocked in NBD_DO_IT
   std::atomic<bool> do_it_done_{false};
   int do_it_error_ = 0;

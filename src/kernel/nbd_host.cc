@@ -3,6 +3,7 @@
 #include "kernel/nbd_host.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -61,11 +62,23 @@ bool Exists(const std::string& path) {
 
 // Runs `argv` and returns its exit status (or -1 when it cannot run).
 int Run(const char* const* argv) {
+  // The child starts with no blocked signals and SIGPIPE at its default,
+  // whatever the daemon set for itself.
+  posix_spawnattr_t attributes;
+  ::posix_spawnattr_init(&attributes);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  ::posix_spawnattr_setsigmask(&attributes, &none);
+  ::posix_spawnattr_setsigdefault(&attributes, &defaults);
+  ::posix_spawnattr_setflags(&attributes,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid;
-  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr,
-                     const_cast<char* const*>(argv), environ) != 0) {
-    return -1;
-  }
+  int error = ::posix_spawnp(&pid, argv[0], nullptr, &attributes,
+                             const_cast<char* const*>(argv), environ);
+  ::posix_spawnattr_destroy(&attributes);
+  if (error != 0) return -1;
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return -1;
@@ -103,8 +116,8 @@ Status CheckKernelBlockSize(uint32_t block_size) {
 
 uint32_t DefaultKernelBlockSize(uint32_t object_block_size) {
   uint32_t size = 4096;
-  while (size > 512 && (size > object_block_size ||
-                        !CheckKernelBlockSize(size).ok())) {
+  while (size > 512 &&
+         (size > object_block_size || !CheckKernelBlockSize(size).ok())) {
     size /= 2;
   }
   return size;
@@ -118,9 +131,9 @@ Status LoadNbdModule() {
     LogInfo("loaded the nbd kernel module");
     return Status::Ok();
   }
-  std::string why = status < 0 ? "modprobe could not be run"
-                               : "modprobe nbd exited with status " +
-                                     std::to_string(status);
+  std::string why =
+      status < 0 ? "modprobe could not be run"
+                 : "modprobe nbd exited with status " + std::to_string(status);
   if (::geteuid() != 0) why += " (not root)";
   return Status::Error(ENODEV,
                        "the kernel's nbd driver is not available: " + why +
@@ -132,7 +145,7 @@ void ProtectFromMemoryDeadlock(bool lock_memory) {
   // Memory reclaim by our threads must not wait for I/O to the device we
   // serve (which would wait for us).
   if (::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0) {
-    LogWarning(ErrnoStatus("prctl(PR_SET_IO_FLUSHER)").ToString() +
+    LogWarning(ErrnoStatus("prctl(PR_SET_IO_FLUSHER)").message() +
                ": memory reclaim may deadlock on the device (needs "
                "CAP_SYS_RESOURCE and Linux >= 5.6)");
   }
@@ -140,13 +153,14 @@ void ProtectFromMemoryDeadlock(bool lock_memory) {
     // MCL_ONFAULT: lock pages as they are touched, without populating
     // every mapping (thread stacks, LMDB's map) at once.
     if (::mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
-      LogWarning(ErrnoStatus("mlockall").ToString() +
+      LogWarning(ErrnoStatus("mlockall").message() +
                  ": usbd's memory may be swapped out under pressure");
     }
   }
   if (!WriteText("/proc/self/oom_score_adj", "-1000\n")) {
-    LogWarning("cannot set oom_score_adj to -1000: the OOM killer may "
-               "pick usbd");
+    LogWarning(
+        "cannot set oom_score_adj to -1000: the OOM killer may "
+        "pick usbd");
   }
 }
 

@@ -147,8 +147,7 @@ const NetlinkAttribute* FindAttribute(
   return nullptr;
 }
 
-Result<std::vector<NetlinkReply>> SplitMessages(
-    std::span<const uint8_t> data) {
+Result<std::vector<NetlinkReply>> SplitMessages(std::span<const uint8_t> data) {
   std::vector<NetlinkReply> messages;
   size_t offset = 0;
   while (data.size() - offset >= kNlmsgHeaderSize) {

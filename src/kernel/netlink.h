@@ -31,7 +31,7 @@ constexpr size_t kGenlHeaderSize = 4;
 constexpr size_t kAttrHeaderSize = 4;
 constexpr uint16_t kAttrNested = 1 << 15;     // NLA_F_NESTED
 constexpr uint16_t kAttrByteOrder = 1 << 14;  // NLA_F_NET_BYTEORDER
-constexpr uint16_t kAttrTypeMask = 0x3fff;  // NLA_TYPE_MASK
+constexpr uint16_t kAttrTypeMask = 0x3fff;    // NLA_TYPE_MASK
 
 // One generic netlink request: headers, then attributes appended in order.
 class NetlinkMessage {

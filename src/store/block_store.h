@@ -172,8 +172,7 @@ class ForwardingStore : public BlockStore {
   Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
     return inner_->ReadObject(block, object);
   }
-  Status WriteObject(uint64_t block,
-                     std::span<const uint8_t> object) override {
+  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     return inner_->WriteObject(block, object);
   }
 

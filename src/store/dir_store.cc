@@ -107,8 +107,7 @@ class DirStore : public BlockStore {
     return Status::Ok();
   }
 
-  Status WriteObject(uint64_t block,
-                     std::span<const uint8_t> object) override {
+  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
     if (object.empty() ||
         object.size() > MaxObjectSize(options_.geometry.block_size)) {

@@ -1,5 +1,11 @@
 #include "store/stack.h"
 
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "codec/block_codec.h"
+#include "codec/compress_store.h"
 #include "config/credentials.h"
 #include "http/http_store.h"
 #include "http/object_block_store.h"
@@ -7,9 +13,100 @@
 #include "store/dir_store.h"
 #include "store/memory_store.h"
 #include "store/zero_store.h"
+#include "volume/dir_object_store.h"
 
 namespace usbd {
 namespace {
+
+class DecodeStore : public ForwardingStore {
+ public:
+  DecodeStore(std::unique_ptr<BlockStore> inner, ObjectNamer namer)
+      : ForwardingStore(std::move(inner)), namer_(std::move(namer)) {}
+
+  Capabilities capabilities() const override {
+    Capabilities caps = inner().capabilities();
+    caps.partial_write = false;
+    caps.objects = false;
+    return caps;
+  }
+
+  Status Start() override {
+    if (!inner().capabilities().objects) {
+      return Status::Invalid(
+          "the decoding layer needs a store below it that keeps objects");
+    }
+    return inner().Start();
+  }
+
+  Status Read(uint64_t block, uint32_t offset,
+              std::span<uint8_t> out) override {
+    const uint32_t block_size = geometry().block_size;
+    if (uint64_t{offset} + out.size() > block_size) {
+      return Status::Invalid("read past the end of " + DescribeBlock(block));
+    }
+    thread_local std::vector<uint8_t> object, whole_block;
+    USBD_RETURN_IF_ERROR(inner().ReadObject(block, &object));
+    if (object.empty()) {
+      std::memset(out.data(), 0, out.size());
+      return Status::Ok();
+    }
+    std::span<uint8_t> whole = out;
+    if (offset != 0 || out.size() != block_size) {
+      whole_block.resize(block_size);
+      whole = whole_block;
+    }
+    Status status;
+    if (object.size() != block_size && !HasObjectMagic(object)) {
+      status =
+          Status::IoError(DescribeBlock(block) + ": " + Name(block) + " has " +
+                          std::to_string(object.size()) + " bytes, expected " +
+                          std::to_string(block_size) +
+                          " (truncated or foreign object); not served as data");
+    } else {
+      status = DecodeObject(block, object, whole);
+      if (!status.ok()) {
+        status = Status::Error(status.code(),
+                               status.message() + " (" + Name(block) + ")");
+      }
+    }
+    if (!status.ok()) {
+      decode_errors_.fetch_add(1, std::memory_order_relaxed);
+      return status;
+    }
+    if (whole.data() != out.data()) {
+      std::memcpy(out.data(), whole.data() + offset, out.size());
+    }
+    return Status::Ok();
+  }
+
+  Status Write(uint64_t block, uint32_t offset,
+               std::span<const uint8_t> data) override {
+    if (offset != 0 || data.size() != geometry().block_size) {
+      return Status::Invalid("the decoding layer writes whole blocks only");
+    }
+    return inner().WriteObject(block, data);
+  }
+
+  Status ReadObject(uint64_t, std::vector<uint8_t>*) override {
+    return Status::Error(ENOTSUP, "the decoding layer keeps no objects");
+  }
+  Status WriteObject(uint64_t, std::span<const uint8_t>) override {
+    return Status::Error(ENOTSUP, "the decoding layer keeps no objects");
+  }
+
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    out->push_back({"decode.decode_errors", decode_errors_.load()});
+    ForwardingStore::CollectStats(out);
+  }
+
+ private:
+  std::string Name(uint64_t block) const {
+    return namer_ ? namer_(block) : "its object";
+  }
+
+  const ObjectNamer namer_;
+  std::atomic<uint64_t> decode_errors_{0};
+};
 
 CurlOptions CurlOptionsFor(const Options& options) {
   CurlOptions curl;
@@ -50,8 +147,10 @@ Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options) {
       http.http = CurlOptionsFor(options);
       return NewHttpObjectStore(std::move(http));
     }
+    case StoreKind::kDirectory:
+      return NewDirObjectStore(options.bucket);
     default:
-      return Status::Invalid("--test and --memory have no object store");
+      return Status::Invalid("--memory has no object store");
   }
 }
 
@@ -63,7 +162,17 @@ RetryOptions RetryOptionsFor(const Options& options) {
   return retry;
 }
 
-Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options) {
+std::unique_ptr<BlockStore> NewDecodeStore(std::unique_ptr<BlockStore> inner,
+                                           ObjectNamer namer) {
+  return std::make_unique<DecodeStore>(std::move(inner), std::move(namer));
+}
+
+Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
+                                               EncryptOptions encryption) {
+  if (options.encrypt && (!encryption.key || encryption.volume_uuid.empty())) {
+    return Status::Invalid(
+        "--encrypt: no volume key (the volume must be opened first)");
+  }
   Geometry geometry;
   geometry.block_size = options.block_size;
   geometry.block_count = options.size / options.block_size;
@@ -93,6 +202,27 @@ Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options) {
           NewObjectBlockStore(std::move(blocks), std::move(objects).value()));
       break;
     }
+  }
+  if (options.encrypt) {
+    store = NewEncryptStore(std::move(encryption), std::move(store));
+  }
+  if (options.compress != 0) {
+    CompressOptions compress;
+    compress.level = static_cast<int>(options.compress);
+    store = NewCompressStore(compress, std::move(store));
+  } else if (!options.encrypt && options.store() != StoreKind::kMemory) {
+    ObjectNamer namer;
+    if (options.store() == StoreKind::kDirectory) {
+      namer = [prefix = options.prefix](uint64_t block) {
+        return "block file " + BlockObjectName(prefix, block);
+      };
+    } else {
+      namer = [prefix = options.prefix,
+               hash = options.block_hash_prefix](uint64_t block) {
+        return "object " + BlockObjectKey(prefix, hash, block);
+      };
+    }
+    store = NewDecodeStore(std::move(store), std::move(namer));
   }
   return NewZeroStore(std::move(store));
 }

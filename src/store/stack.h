@@ -1,32 +1,66 @@
 // Builds the whole layer stack for a set of options, in one place:
 //
-//   zero -> retry -> object blocks -> S3 | HTTP object store
-//   zero -> local directory | memory
+//   zero -> [compress | decode] -> [encrypt] -> retry -> object blocks
+//                                                   -> S3 | HTTP object store
+//   zero -> [compress | decode] -> [encrypt] -> local directory
+//   zero -> [compress] -> [encrypt] -> memory
+//
+// Compress, then encrypt (codec/compress_store.h, crypto/encrypt_store.h).
+// The encoding layers sit above the retry layer, so a retried request
+// resends the same sealed object rather than sealing again. Without
+// --compress and --encrypt, a volume that persists gets a decoding layer
+// instead: it stores whole blocks raw, exactly as before compression
+// existed, and decodes whatever object it reads (raw or zstd, see
+// codec/object_format.h), so compression can be switched off (--force)
+// and the blocks written compressed stay readable. (With --encrypt the
+// encryption layer decodes every codec itself.)
 //
 // Nothing here does I/O or starts threads: the caller calls Start() after
 // daemonising.
 #ifndef USBD_STORE_STACK_H_
 #define USBD_STORE_STACK_H_
 
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "config/options.h"
+#include "crypto/encrypt_store.h"
 #include "http/object_store.h"
 #include "retry/retry_store.h"
 #include "store/block_store.h"
 
 namespace usbd {
 
-// The S3 or plain HTTP object store the options select (credentials are
-// resolved here). Error for --test and --memory, which have none.
+// The object store the options select, for the volume-level objects
+// (metadata, mount token) and the block objects: S3 or plain HTTP
+// (credentials are resolved here), or for --test the directory as an
+// object store (volume/dir_object_store.h). Error for --memory.
 Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options);
 
 RetryOptions RetryOptionsFor(const Options& options);
 
-// The block stack. For S3 and HTTP, options.size, block_size and
-// block_hash_prefix must already hold the volume's values (from its
-// metadata); see volume/metadata.h.
-Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options);
+// The block stack. options.size, block_size and block_hash_prefix must
+// already hold the volume's values (from its metadata, see
+// volume/volume_session.h). With options.encrypt, `encryption` holds the
+// volume key and UUID (VolumeSession::TakeEncryption()); EINVAL without
+// them. Without options.encrypt it is ignored.
+Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
+                                               EncryptOptions encryption = {});
+
+// Names a block's object in messages: "object vol1/0000000c".
+using ObjectNamer = std::function<std::string(uint64_t block)>;
+
+// The decoding layer described above: Read decodes any unencrypted object
+// (codec/block_codec.h DecodeObject: EIO naming the block, and the object
+// by `namer` when given, for anything that is neither a raw block nor a
+// valid header and payload: "block 3 (0x3): object vol1/00000003 has 100
+// bytes, expected 4096 (truncated or foreign object); ..."); Write stores
+// the whole block raw with WriteObject. Needs a layer below that keeps
+// objects; narrows capabilities to whole-block writes and no objects.
+std::unique_ptr<BlockStore> NewDecodeStore(std::unique_ptr<BlockStore> inner,
+                                           ObjectNamer namer = nullptr);
 
 }  // namespace usbd
 

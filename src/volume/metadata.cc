@@ -1,9 +1,12 @@
 #include "volume/metadata.h"
 
+#include <cctype>
 #include <chrono>
 #include <set>
 
+#include "codec/object_format.h"
 #include "config/options.h"
+#include "crypto/encoding_settings.h"
 #include "http/object_block_store.h"
 #include "util/log.h"
 #include "volume/erase.h"
@@ -43,6 +46,97 @@ struct Context {
   std::string key;   // of the metadata object
   std::string name;  // of the volume, for messages
 };
+
+constexpr std::string_view kCodecLevelKey = "x-codec-level";
+
+Status CheckRequestNames(const VolumeRequest& request) {
+  Codec codec;
+  Cipher cipher;
+  if (!request.codec.empty() && !ParseCodecName(request.codec, &codec)) {
+    return Status::Invalid("unknown codec '" + request.codec + "'");
+  }
+  if (!request.cipher.empty() && !ParseCipherName(request.cipher, &cipher)) {
+    return Status::Invalid("unknown cipher '" + request.cipher + "'");
+  }
+  return Status::Ok();
+}
+
+// The recorded encoding settings of `m`, checked: EIO naming the object.
+Result<EncodingSettings> RecordedEncoding(const Context& c,
+                                          const VolumeMetadata& m) {
+  EncodingEntries entries = {{"codec", m.codec}, {"cipher", m.cipher}};
+  if (!m.kdf.empty()) entries.emplace_back("kdf", m.kdf);
+  if (!m.kdf_salt.empty()) entries.emplace_back("kdf_salt", m.kdf_salt);
+  if (!m.key_check.empty()) entries.emplace_back("key_check", m.key_check);
+  for (const auto& entry : m.extra) entries.push_back(entry);
+  auto settings = EncodingSettingsFromEntries(entries);
+  if (!settings.ok()) {
+    return Status::IoError("volume metadata object '" + c.key +
+                           "' is invalid: " + settings.status().message());
+  }
+  return settings;
+}
+
+// Records `level` as x-codec-level (0: removes it).
+void SetCodecLevel(VolumeMetadata* m, int level) {
+  std::erase_if(m->extra, [](const auto& entry) {
+    return entry.first == kCodecLevelKey;
+  });
+  if (level != 0) {
+    m->extra.emplace_back(std::string(kCodecLevelKey), std::to_string(level));
+  }
+}
+
+std::string EncodingText(const VolumeMetadata& m) {
+  std::string text;
+  if (m.codec != "none") text += ", compression " + m.codec;
+  if (m.cipher != "none") text += ", encryption " + m.cipher;
+  return text;
+}
+
+// A new volume's key: derived from the request's password with a fresh
+// salt; records kdf, kdf_salt and key_check in *m. Null without a cipher.
+Result<std::unique_ptr<SecretKey>> CreateKey(const Context& c,
+                                             const VolumeRequest& request,
+                                             VolumeMetadata* m) {
+  if (m->cipher == "none") return std::unique_ptr<SecretKey>();
+  if (request.password.empty()) {
+    return Status::Invalid("volume " + c.name + " is to be encrypted (" +
+                           m->cipher + ") but no password was given");
+  }
+  EncodingSettings settings;
+  ParseCipherName(m->cipher, &settings.cipher);
+  settings.kdf = request.kdf;
+  auto key = CreateVolumeKey(request.password, &settings);
+  if (!key.ok()) return key.status().WithContext("volume " + c.name);
+  for (const auto& [name, value] : EncodingSettingsToEntries(settings)) {
+    if (name == "kdf") m->kdf = value;
+    if (name == "kdf_salt") m->kdf_salt = value;
+    if (name == "key_check") m->key_check = value;
+  }
+  return key;
+}
+
+// An existing volume's key, checked against its key_check: EACCES for a
+// wrong password. Null when the volume has no cipher.
+Result<std::unique_ptr<SecretKey>> OpenKey(const Context& c,
+                                           const VolumeRequest& request,
+                                           const EncodingSettings& recorded) {
+  if (recorded.cipher == Cipher::kNone) return std::unique_ptr<SecretKey>();
+  if (request.password.empty()) {
+    return Status::Invalid("volume " + c.name + " is encrypted (" +
+                           std::string(CipherName(recorded.cipher)) +
+                           "): give --encrypt and its password "
+                           "(--passwordFile, --passwordEnv or --password)");
+  }
+  auto key = OpenVolumeKey(request.password, recorded);
+  if (!key.ok()) {
+    return Status::Error(key.status().code(), "volume " + c.name + ": " +
+                                                  key.status().message() +
+                                                  " ('" + c.key + "')");
+  }
+  return key;
+}
 
 // Writes `metadata` and reads it back; EBUSY when another writer's
 // metadata (another uuid) is there afterwards.
@@ -143,6 +237,7 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   m.block_hash_prefix = request.block_hash_prefix.value_or(false);
   m.codec = request.codec.empty() ? "none" : request.codec;
   m.cipher = request.cipher.empty() ? "none" : request.cipher;
+  if (m.codec != "none") SetCodecLevel(&m, request.codec_level);
   m.uuid = RandomHex(16);
   m.created = UtcTimestamp(std::chrono::system_clock::now());
   if (m.size % m.block_size != 0) {
@@ -150,9 +245,12 @@ Result<OpenedVolume> CreateVolume(const Context& c,
                            " is not a multiple of the block size " +
                            FormatSize(m.block_size));
   }
-  OpenedVolume opened{m};
-  const std::string settings =
-      "size " + FormatSize(m.size) + ", block size " + FormatSize(m.block_size);
+  // The key first: its salt and key check are part of the metadata.
+  auto key = CreateKey(c, request, &m);
+  if (!key.ok()) return key.status();
+  OpenedVolume opened{m, false, false, std::move(key).value()};
+  const std::string settings = "size " + FormatSize(m.size) + ", block size " +
+                               FormatSize(m.block_size) + EncodingText(m);
   if (request.read_only) {
     LogWarning("volume " + c.name + " has no metadata object '" + c.key +
                "'; this read-only run uses " + settings +
@@ -170,9 +268,11 @@ Result<OpenedVolume> CreateVolume(const Context& c,
 
 Result<OpenedVolume> ReconcileVolume(const Context& c,
                                      const VolumeMetadata& recorded,
+                                     const EncodingSettings& encoding,
                                      const VolumeRequest& request) {
   VolumeMetadata want = recorded;
   std::vector<std::string> layout;  // conflicts that misread blocks
+  std::string codec, cipher;        // encoding conflicts
   auto conflict = [&](const std::string& option, const std::string& given,
                       const std::string& has) {
     return option + " " + given + " but the volume has " + has;
@@ -190,16 +290,20 @@ Result<OpenedVolume> ReconcileVolume(const Context& c,
     want.block_hash_prefix = *request.block_hash_prefix;
   }
   if (!request.codec.empty() && request.codec != recorded.codec) {
-    layout.push_back(conflict("compression", request.codec, recorded.codec));
+    codec = conflict("compression", request.codec, recorded.codec);
     want.codec = request.codec;
+    SetCodecLevel(&want, want.codec == "none" ? 0 : request.codec_level);
   }
   if (!request.cipher.empty() && request.cipher != recorded.cipher) {
-    layout.push_back(conflict("encryption", request.cipher, recorded.cipher));
-    want.cipher = request.cipher;
+    cipher = conflict("encryption", request.cipher, recorded.cipher);
   }
   const bool resize = request.size != 0 && request.size != recorded.size;
   if (resize) want.size = request.size;
-  if (layout.empty() && !resize) return OpenedVolume{recorded};
+  if (layout.empty() && codec.empty() && cipher.empty() && !resize) {
+    auto key = OpenKey(c, request, encoding);
+    if (!key.ok()) return key.status();
+    return OpenedVolume{recorded, false, false, std::move(key).value()};
+  }
 
   std::string conflicts;
   if (resize) {
@@ -209,23 +313,61 @@ Result<OpenedVolume> ReconcileVolume(const Context& c,
   for (const std::string& text : layout) {
     conflicts += (conflicts.empty() ? "" : "; ") + text;
   }
+  for (const std::string* text : {&codec, &cipher}) {
+    if (!text->empty()) conflicts += (conflicts.empty() ? "" : "; ") + *text;
+  }
   const std::string what = "volume " + c.name + " was created with other " +
                            "settings (recorded in '" + c.key +
                            "'): " + conflicts;
-  if (!request.force) {
-    std::string hint = ". Drop these options to use the recorded values";
-    if (resize) hint += ", or add --force to resize the volume";
-    if (!layout.empty()) {
-      hint +=
-          "; changing the block layout needs an empty volume (--erase "
-          "it, then --force)";
+  if (!request.force || !cipher.empty()) {
+    std::vector<std::string> hints;
+    if (resize || !layout.empty()) {
+      std::string hint =
+          "drop --size and --blockSize to use the recorded values";
+      if (resize) hint += ", or add --force to resize the volume";
+      if (!layout.empty()) {
+        hint +=
+            "; changing the block layout needs an empty volume (--erase "
+            "it, then --force)";
+      }
+      hints.push_back(hint);
     }
+    if (!codec.empty()) {
+      hints.push_back(
+          (recorded.codec == "none" ? std::string("drop --compress")
+                                    : "give --compress") +
+          " to use the recorded compression, or add --force to switch it "
+          "from now on (blocks written either way stay readable)");
+    }
+    if (!cipher.empty()) {
+      hints.push_back(
+          (recorded.cipher == "none"
+               ? std::string("the volume is not encrypted: drop --encrypt")
+               : "the volume is encrypted: give --encrypt with its password") +
+          "; the encryption of a volume cannot be changed, not even with "
+          "--force (--erase it and create it anew)");
+    }
+    std::string hint;
+    for (const std::string& text : hints) {
+      hint += (hint.empty() ? ". " : "; ") + text;
+    }
+    if (hint.size() > 2) hint[2] = static_cast<char>(std::toupper(hint[2]));
     return Status::Invalid(what + hint);
   }
+  // The password is checked before anything is changed.
+  auto key = OpenKey(c, request, encoding);
+  if (!key.ok()) return key.status();
   if (request.read_only) {
-    return Status::Error(EPERM, what +
-                                    ": a --readOnly run never rewrites "
-                                    "the volume's metadata");
+    if (resize || !layout.empty()) {
+      return Status::Error(EPERM, what +
+                                      ": a --readOnly run never rewrites "
+                                      "the volume's metadata");
+    }
+    // Only the codec differs: a read-only run writes no block either.
+    LogWarning("volume " + c.name + ": " + conflicts +
+               ": allowed for this read-only run (--force); the metadata "
+               "is not rewritten");
+    return OpenedVolume{want, false, false, std::move(key).value()};
   }
   if (!layout.empty()) {
     if (!c.store.CanList()) {
@@ -257,7 +399,7 @@ Result<OpenedVolume> ReconcileVolume(const Context& c,
   USBD_RETURN_IF_ERROR(WriteAndVerify(c, want));
   LogWarning("volume " + c.name +
              ": metadata rewritten (--force): " + conflicts);
-  return OpenedVolume{want, false, true};
+  return OpenedVolume{want, false, true, std::move(key).value()};
 }
 
 }  // namespace
@@ -355,11 +497,7 @@ Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
     return Status::Invalid("--blockSize " + std::to_string(request.block_size) +
                            " is not a power of two from 512 to 2G");
   }
-  for (const std::string* name : {&request.codec, &request.cipher}) {
-    if (!name->empty() && !IsName(*name)) {
-      return Status::Invalid("bad codec or cipher name '" + *name + "'");
-    }
-  }
+  USBD_RETURN_IF_ERROR(CheckRequestNames(request));
   Context c{store, prefix, retry, VolumeMetadataKey(prefix),
             VolumeDisplayName(store, prefix, request.name)};
   auto object = GetWithRetry(store, c.key, retry,
@@ -368,7 +506,9 @@ Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
   if (!object->has_value()) return CreateVolume(c, request);
   auto recorded = ParseVolumeMetadata(**object, c.key);
   if (!recorded.ok()) return recorded.status();
-  return ReconcileVolume(c, *recorded, request);
+  auto encoding = RecordedEncoding(c, *recorded);
+  if (!encoding.ok()) return encoding.status();
+  return ReconcileVolume(c, *recorded, *encoding, request);
 }
 
 Result<std::optional<std::string>> FindBlockObject(ObjectStore& store,

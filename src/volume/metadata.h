@@ -15,16 +15,22 @@
 //   block_hash_prefix=0              1: blocks named HHHHHHHH-NNNNNNNN
 //   uuid=5f0c...e1                   32 lower-case hex digits, random
 //   created=2026-01-02T03:04:05Z     UTC
-//   codec=none                       per-block compression ("none" today)
-//   cipher=none                      per-object encryption ("none" today)
-//   kdf=...  kdf_salt=...  key_check=...
-//                                    reserved for encryption; optional,
-//                                    opaque to this file, written only
-//                                    when set
+//   codec=none | zstd                per-block compression (--compress)
+//   cipher=none | aes-256-gcm        per-object encryption (--encrypt)
+//   kdf=scrypt:n=65536,r=8,p=1       with a cipher only: the key derivation,
+//   kdf_salt=<32 hex digits>         its random salt and the key-check value
+//   key_check=<32 hex digits>        (crypto/encoding_settings.h, kdf.h)
+//   x-codec-level=3                  information: the zstd level last
+//                                    recorded (--compress=LEVEL)
 //   x-anything=...                   optional information
 //
-// Parsing is strict: every key of the list above except the reserved and
-// x- ones is required, each key appears once, numbers are plain decimal.
+// Parsing is strict: every key of the list above except kdf, kdf_salt,
+// key_check and the x- ones is required, each key appears once, numbers are
+// plain decimal. ParseVolumeMetadata checks only the form of codec, cipher
+// and the kdf entries; OpenOrCreateVolume then checks them as encoding
+// settings (EncodingSettingsFromEntries: known codec and cipher, kdf
+// entries exactly with a cipher), an error there being EIO naming the
+// object too.
 // Unknown keys: a key starting with "x-" is information a newer usbd may
 // add; it is ignored and kept when this usbd rewrites the object. Any other
 // unknown key is an error: a change that affects how blocks are read must
@@ -46,21 +52,35 @@
 //     * otherwise the volume is created: size is required (EINVAL "--size
 //       is required to create a new volume"), block_size defaults to
 //       kDefaultVolumeBlockSize, block_hash_prefix to false, codec and
-//       cipher to "none". The object is read back after writing; another
-//       creator that won a race is EBUSY.
+//       cipher to "none". With a cipher, the key is derived first from the
+//       request's password with a fresh salt (CreateVolumeKey), and kdf,
+//       kdf_salt and key_check are recorded with the rest. The object is
+//       read back after writing; another creator that won a race is EBUSY.
 //  - Metadata present: a request value of 0 / nullopt / "" is "detect" and
 //    takes the recorded value. A different value is EINVAL naming both
-//    values, unless `force`:
+//    values ("compression zstd but the volume has none"), unless `force`:
 //     * size (resizable): with force, the volume is resized and the
 //       metadata rewritten. Shrinking first deletes the block objects past
 //       the new end (listing when the store can, else by block number), so
 //       a later grow cannot bring old data back; only then is the smaller
 //       size recorded. Never on a read-only run (EPERM).
-//     * block_size, block_hash_prefix, codec, cipher (layout: existing
-//       blocks would be misread): with force, allowed only when the store
-//       can list and the volume has no block object (then the metadata is
-//       rewritten, keeping uuid and created); otherwise EINVAL, pointing at
-//       --erase. Never on a read-only run (EPERM).
+//     * codec (switchable): with force, the new codec is recorded (and its
+//       x-codec-level) and used from then on. Every object says how it is
+//       encoded (codec/object_format.h) and is decoded whatever the codec
+//       of the run, so blocks written either way stay readable. A read-only
+//       run writes nothing, so there it is allowed without a rewrite.
+//     * block_size, block_hash_prefix (layout: existing blocks would be
+//       misread): with force, allowed only when the store can list and the
+//       volume has no block object (then the metadata is rewritten, keeping
+//       uuid and created); otherwise EINVAL, pointing at --erase. Never on a
+//       read-only run (EPERM).
+//     * cipher: never, not even with force (EINVAL, pointing at --erase):
+//       blocks of one kind cannot be read as the other, and an encrypted
+//       volume must not quietly accept unencrypted blocks.
+//    With a cipher, the key is derived from the recorded KDF parameters and
+//    salt and checked against key_check (OpenVolumeKey) before anything is
+//    rewritten or deleted: a wrong password is EACCES ("wrong password"),
+//    a missing one EINVAL. No message ever contains the password or key.
 //
 // Thread safety: the functions are reentrant; two runs on the same volume
 // at once are the mount token's business (mount_token.h), not this file's.
@@ -68,12 +88,16 @@
 #define USBD_VOLUME_METADATA_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "crypto/kdf.h"
+#include "crypto/secret_key.h"
 #include "http/object_store.h"
 #include "retry/retry_store.h"
 #include "store/block_store.h"
@@ -95,7 +119,7 @@ struct VolumeMetadata {
   std::string created;  // "2026-01-02T03:04:05Z"
   std::string codec = "none";
   std::string cipher = "none";
-  // Reserved for encryption; empty means absent.
+  // With a cipher (else empty, meaning absent): as the entries above.
   std::string kdf, kdf_salt, key_check;
   // "x-" keys read from the object, kept on rewrite, in their order.
   std::vector<std::pair<std::string, std::string>> extra;
@@ -118,9 +142,16 @@ struct VolumeRequest {
   uint32_t block_size = 0;  // --blockSize; 0: detect (default on creation)
   std::optional<bool> block_hash_prefix;  // nullopt: detect (false)
   std::string codec = "none";             // "": detect
-  std::string cipher = "none";            // "": detect
-  bool force = false;                     // --force
-  bool read_only = false;                 // --readOnly: never writes
+  // --compress=LEVEL, recorded as x-codec-level when the codec is recorded
+  // (creation, forced switch); 0: not recorded. Information only.
+  int codec_level = 0;
+  std::string cipher = "none";  // "": detect
+  // With a cipher (requested or detected): the password the key is derived
+  // from. Not copied; the caller owns it and wipes it (CleanseString).
+  std::string_view password;
+  KdfParams kdf;           // for a new encrypted volume
+  bool force = false;      // --force
+  bool read_only = false;  // --readOnly: never writes
   // How messages name the volume, e.g. "mybucket/vol1" (the export name).
   // Empty: the store's description and the prefix.
   std::string name;
@@ -130,6 +161,8 @@ struct OpenedVolume {
   VolumeMetadata metadata;  // what this run must use
   bool created = false;     // this call created the metadata object
   bool rewritten = false;   // this call rewrote it (forced change)
+  // The volume key when metadata.cipher is not "none" (then never null).
+  std::unique_ptr<SecretKey> key;
 };
 
 // Reads, checks, creates or (with force) updates the metadata of the

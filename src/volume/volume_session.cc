@@ -1,40 +1,134 @@
 #include "volume/volume_session.h"
 
+#include <chrono>
 #include <iostream>
 
+#include "codec/object_format.h"
+#include "config/credentials.h"
+#include "crypto/encoding_settings.h"
 #include "store/stack.h"
 #include "util/log.h"
 #include "volume/erase.h"
 #include "volume/metadata.h"
+#include "volume/volume_text.h"
 
 namespace usbd {
 
 VolumeSession::VolumeSession(const Options& options,
-                             std::unique_ptr<ObjectStore> store)
-    : options_(options), store_(std::move(store)) {}
+                             std::unique_ptr<ObjectStore> store,
+                             VolumeMetadata metadata,
+                             std::unique_ptr<SecretKey> key)
+    : options_(options),
+      store_(std::move(store)),
+      metadata_(std::move(metadata)),
+      key_(std::move(key)) {}
+
+VolumeRequest VolumeRequestFor(const Options& options) {
+  VolumeRequest request;
+  request.size = options.size;
+  request.block_size = options.block_size_given ? options.block_size : 0;
+  if (options.block_hash_prefix) request.block_hash_prefix = true;
+  request.codec = std::string(
+      CodecName(options.compress != 0 ? Codec::kZstd : Codec::kNone));
+  request.codec_level = static_cast<int>(options.compress);
+  request.cipher = std::string(
+      CipherName(options.encrypt ? Cipher::kAes256Gcm : Cipher::kNone));
+  request.force = options.force;
+  request.read_only = options.read_only;
+  request.name = options.export_name;
+  return request;
+}
+
+namespace {
+
+// A --memory volume: nothing to read back, a fresh identity every run.
+Result<OpenedVolume> NewMemoryVolume(const Options& options,
+                                     const VolumeRequest& request) {
+  OpenedVolume opened;
+  VolumeMetadata& m = opened.metadata;
+  m.size = options.size;
+  m.block_size = options.block_size;
+  m.uuid = RandomHex(16);
+  m.created = UtcTimestamp(std::chrono::system_clock::now());
+  m.codec = request.codec;
+  m.cipher = request.cipher;
+  if (options.encrypt) {
+    EncodingSettings settings;
+    settings.cipher = Cipher::kAes256Gcm;
+    settings.kdf = request.kdf;
+    auto key = CreateVolumeKey(request.password, &settings);
+    if (!key.ok()) return key.status().WithContext("volume " + request.name);
+    opened.key = std::move(key).value();
+  }
+  return opened;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
-  Result<std::unique_ptr<ObjectStore>> store = NewObjectStore(*options);
-  if (!store.ok()) return store.status();
-  VolumeRequest request;
-  request.size = options->size;
-  request.block_size = options->block_size_given ? options->block_size : 0;
-  if (options->block_hash_prefix) request.block_hash_prefix = true;
-  request.force = options->force;
-  request.read_only = options->read_only;
-  request.name = options->export_name;
-  Result<OpenedVolume> opened = OpenOrCreateVolume(
-      **store, options->prefix, request, RetryOptionsFor(*options));
+  VolumeRequest request = VolumeRequestFor(*options);
+  std::string password;
+  if (options->encrypt) {
+    if (options->password_on_command_line) {
+      LogWarning(
+          "--password on the command line can be read by other users (ps, "
+          "/proc) until usbd has started; prefer --passwordFile or "
+          "--passwordEnv");
+    }
+    Result<std::string> resolved = ResolvePassword(*options);
+    CleanseString(&options->password);
+    if (!resolved.ok()) return resolved.status();
+    password = std::move(resolved).value();
+    request.password = password;
+  }
+  std::unique_ptr<ObjectStore> store;
+  Result<OpenedVolume> opened = Status::Ok();
+  if (options->store() == StoreKind::kMemory) {
+    opened = NewMemoryVolume(*options, request);
+  } else {
+    Result<std::unique_ptr<ObjectStore>> made = NewObjectStore(*options);
+    if (!made.ok()) {
+      CleanseString(&password);
+      return made.status();
+    }
+    store = std::move(made).value();
+    opened = OpenOrCreateVolume(*store, options->prefix, request,
+                                RetryOptionsFor(*options));
+  }
+  request.password = {};
+  CleanseString(&password);
   if (!opened.ok()) return opened.status();
-  const VolumeMetadata& metadata = opened->metadata;
+  VolumeMetadata& metadata = opened->metadata;
+  if (metadata.codec != "none" || metadata.cipher != "none") {
+    std::string text;
+    if (options->compress != 0) {
+      text = "zstd compression, level " + std::to_string(options->compress);
+    }
+    if (options->encrypt) {
+      text += std::string(text.empty() ? "" : ", ") +
+              "AES-256-GCM encryption, password checked";
+    }
+    if (!text.empty()) LogInfo("volume " + options->export_name + ": " + text);
+  }
   options->size = metadata.size;
   options->block_size = metadata.block_size;
   options->block_hash_prefix = metadata.block_hash_prefix;
-  return std::unique_ptr<VolumeSession>(
-      new VolumeSession(*options, std::move(store).value()));
+  return std::unique_ptr<VolumeSession>(new VolumeSession(
+      *options, std::move(store), std::move(metadata), std::move(opened->key)));
+}
+
+EncryptOptions VolumeSession::TakeEncryption() {
+  EncryptOptions encryption;
+  encryption.key = std::move(key_);
+  encryption.volume_uuid = metadata_.uuid;
+  return encryption;
 }
 
 Status VolumeSession::AcquireMountToken() {
+  if (options_.store() != StoreKind::kS3 &&
+      options_.store() != StoreKind::kHttp) {
+    return Status::Ok();
+  }
   MountTokenOptions token_options;
   token_options.force = options_.force;
   token_options.read_only = options_.read_only;
@@ -73,8 +167,8 @@ int RunVolumeAction(const Options& options) {
     return 0;
   }
   if (!options.force &&
-      !ConfirmOnTerminal("Erase every object of volume " +
-                             options.export_name + "? This cannot be undone.",
+      !ConfirmOnTerminal("Erase every object of volume " + options.export_name +
+                             "? This cannot be undone.",
                          std::cin, std::cerr)) {
     LogError("erase cancelled");
     return 1;

@@ -1,40 +1,65 @@
-// The volume-level steps around serving an object-store volume (S3 or plain
-// HTTP), in the order main() needs them:
+// The volume-level steps around serving a volume, in the order main() needs
+// them:
 //
 //   Open()        before daemonising, so errors reach the terminal: reads or
-//                 creates the volume metadata and fills in the options'
-//                 size, block size and block naming from it.
+//                 creates the volume metadata (S3, HTTP, and --test, whose
+//                 metadata is the file usbd-volume in its directory), or
+//                 makes up a fresh identity for a --memory volume; derives
+//                 and checks the volume key with --encrypt (a wrong
+//                 password fails here, before any block is read); and fills
+//                 in the options' size, block size and block naming.
+//   TakeEncryption()  the key and UUID for BuildStack (store/stack.h).
 //   AcquireMountToken()  after daemonising (the token records our pid).
 //   Release()     at exit, after the stack has shut down.
 //
 // The session owns its own ObjectStore instance; the block stack has
-// another. --test and --memory volumes have no session.
+// another. Only S3 and HTTP volumes have a mount token: a --test directory
+// is local (and a usbd killed with SIGKILL must be able to start again on
+// it), a --memory volume is private to its process.
 #ifndef USBD_VOLUME_VOLUME_SESSION_H_
 #define USBD_VOLUME_VOLUME_SESSION_H_
 
 #include <memory>
+#include <string>
 
 #include "config/options.h"
+#include "crypto/encrypt_store.h"
+#include "crypto/secret_key.h"
 #include "http/object_store.h"
+#include "volume/metadata.h"
 #include "volume/mount_token.h"
 
 namespace usbd {
 
 class VolumeSession {
  public:
-  // Updates options->size, block_size and block_hash_prefix.
+  // Updates options->size, block_size and block_hash_prefix, and wipes
+  // options->password (after reading it).
   static Result<std::unique_ptr<VolumeSession>> Open(Options* options);
+
+  // The volume's metadata as this run uses it.
+  const VolumeMetadata& metadata() const { return metadata_; }
+
+  // For BuildStack: the volume key (null without --encrypt) and UUID. The
+  // key moves out: call once.
+  EncryptOptions TakeEncryption();
 
   Status AcquireMountToken();
   Status Release();
 
  private:
-  VolumeSession(const Options& options, std::unique_ptr<ObjectStore> store);
+  VolumeSession(const Options& options, std::unique_ptr<ObjectStore> store,
+                VolumeMetadata metadata, std::unique_ptr<SecretKey> key);
 
   const Options options_;
-  std::unique_ptr<ObjectStore> store_;
+  std::unique_ptr<ObjectStore> store_;  // null for --memory
+  VolumeMetadata metadata_;
+  std::unique_ptr<SecretKey> key_;
   MountToken token_;
 };
+
+// The VolumeRequest for `options` (password and KDF parameters aside).
+VolumeRequest VolumeRequestFor(const Options& options);
 
 // Runs --erase or --reset-mounted-flag; returns the process exit status.
 int RunVolumeAction(const Options& options);

@@ -65,7 +65,7 @@ while IFS=$'\t' read -r name text; do
   grep -qxF "#$name = $default" "$CONF" ||
     fail "etc/usbd.conf does not say '#$name = $default'"
 done <"$TMP/help.records"
-awk -F'\t' '$1 == "size"' "$TMP/help.records" | grep -qF 'required with --test' ||
+awk -F'\t' '$1 == "size"' "$TMP/help.records" | grep -qF 'required with --memory and to create a volume' ||
   fail "--help does not say when --size is required"
 
 # --version prints the package version.
@@ -90,7 +90,11 @@ expect_error() {
 expect_error 2 "size.*'12x'" --size=12x bucket
 expect_error 2 "^usbd: --blockSize: '300k' is not a power of two" \
   --blockSize=300k --size=3000k bucket
-expect_error 2 "^usbd: --size is required" --test "$TMP/store"
+expect_error 2 "^usbd: --size is required" --memory scratch
+expect_error 2 "^usbd: --compress: '20' is out of range" \
+  --memory --size=1G --compress=20 scratch
+expect_error 2 "^usbd: --encrypt needs a password" \
+  --memory --size=1G --encrypt scratch
 expect_error 2 "^usbd: missing BUCKET" --size=1G
 expect_error 2 "--bogus" --bogus --size=1G bucket
 expect_error 2 "^usbd: BUCKET 'My_Bucket' is not a valid S3 bucket name" \
@@ -105,6 +109,9 @@ expect_error 2 "^usbd: --erase takes BUCKET\[/PREFIX\] only, not TARGET" \
 expect_error 2 "^usbd: --accessKey only applies to the S3 store" \
   --memory --size=1G --accessKey=S3CR3T-value scratch
 ! grep -q S3CR3T "$TMP/err" || fail "an error message shows --accessKey"
+expect_error 2 "^usbd: --password is only used with --encrypt" \
+  --memory --size=1G --password=S3CR3T-password scratch
+! grep -q S3CR3T "$TMP/err" || fail "an error message shows --password"
 
 cat >"$TMP/bad.conf" <<'EOF'
 # a comment

@@ -128,10 +128,12 @@ TEST_P(CompressStoreTest, CountsWhatItStores) {
   EXPECT_LT(value("compress.bytes_stored"), 2u * kBlockSize);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Stores, CompressStoreTest,
-    ::testing::Values(Backend::kMemory, Backend::kDir, Backend::kObject),
-    [](const auto& info) { return testing::BackendName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Stores, CompressStoreTest,
+                         ::testing::Values(Backend::kMemory, Backend::kDir,
+                                           Backend::kObject),
+                         [](const auto& info) {
+                           return testing::BackendName(info.param);
+                         });
 
 TEST(CompressStoreStartTest, RefusesALevelOutsideOneToNineteen) {
   for (int level : {0, 20, -1}) {
@@ -144,8 +146,8 @@ TEST(CompressStoreStartTest, RefusesALevelOutsideOneToNineteen) {
 
 TEST(CompressStoreStartTest, RefusesAStoreWithoutObjects) {
   // A compression layer keeps no objects, so one cannot sit on another.
-  auto store = NewCompressStore(
-      {}, NewCompressStore({}, NewMemoryStore({{4096, 4}})));
+  auto store =
+      NewCompressStore({}, NewCompressStore({}, NewMemoryStore({{4096, 4}})));
   EXPECT_EQ(store->Start().code(), EINVAL);
   EXPECT_FALSE(store->capabilities().objects);
 }

@@ -40,8 +40,8 @@ TEST(ObjectFormatTest, LayoutIsTheDocumentedOne) {
   header.cipher = Cipher::kAes256Gcm;
   auto object = Object(header);
   ASSERT_EQ(object.size(), 16u + 12u + 0x0102u + 16u);
-  const uint8_t expected[16] = {'U', 'S',  'B',  'D', 1, 1, 1, 0,
-                                0,   0x10, 0,    0,   2, 1, 0, 0};
+  const uint8_t expected[16] = {'U', 'S',  'B', 'D', 1, 1, 1, 0,
+                                0,   0x10, 0,   0,   2, 1, 0, 0};
   EXPECT_TRUE(std::equal(expected, expected + 16, object.begin()));
 }
 

@@ -30,9 +30,9 @@ TEST_P(StoreObjectsTest, AdvertisesObjects) {
 }
 
 TEST_P(StoreObjectsTest, ObjectsOfEveryLengthRoundTrip) {
-  for (uint64_t length : {uint64_t{1}, uint64_t{100}, uint64_t{bs_ - 1},
-                          uint64_t{bs_}, uint64_t{bs_ + 1},
-                          MaxObjectSize(bs_)}) {
+  for (uint64_t length :
+       {uint64_t{1}, uint64_t{100}, uint64_t{bs_ - 1}, uint64_t{bs_},
+        uint64_t{bs_ + 1}, MaxObjectSize(bs_)}) {
     auto object = Bytes(length, static_cast<uint8_t>(length));
     ASSERT_TRUE(store_->WriteObject(2, object).ok()) << length;
     std::vector<uint8_t> got(7, 7);
@@ -104,10 +104,12 @@ TEST_P(StoreObjectsTest, ObjectsAreDurableAcrossAFlush) {
   EXPECT_EQ(got, Bytes(123, 4));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Stores, StoreObjectsTest,
-    ::testing::Values(Backend::kMemory, Backend::kDir, Backend::kObject),
-    [](const auto& info) { return testing::BackendName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Stores, StoreObjectsTest,
+                         ::testing::Values(Backend::kMemory, Backend::kDir,
+                                           Backend::kObject),
+                         [](const auto& info) {
+                           return testing::BackendName(info.param);
+                         });
 
 TEST(MemoryStoreObjectsTest, APartialWriteNeverMixesIntoAnObject) {
   auto store = NewMemoryStore({{4096, 4}, false});

@@ -68,7 +68,7 @@ class BackendFactory {
       case Backend::kObject:
         return NewObjectBlockStore(
             {.geometry = geometry_, .prefix = prefix, .list_blocks = true},
-                                   NewMemoryObjectStore());
+            NewMemoryObjectStore());
     }
     return nullptr;
   }
@@ -85,9 +85,7 @@ class BorrowedStore : public BlockStore {
  public:
   explicit BorrowedStore(BlockStore* store) : store_(store) {}
   Geometry geometry() const override { return store_->geometry(); }
-  Capabilities capabilities() const override {
-    return store_->capabilities();
-  }
+  Capabilities capabilities() const override { return store_->capabilities(); }
   Status Start() override { return Status::Ok(); }
   Status Shutdown() override { return Status::Ok(); }
   Status Read(uint64_t block, uint32_t offset,
@@ -110,8 +108,7 @@ class BorrowedStore : public BlockStore {
   Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
     return store_->ReadObject(block, object);
   }
-  Status WriteObject(uint64_t block,
-                     std::span<const uint8_t> object) override {
+  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     return store_->WriteObject(block, object);
   }
 

@@ -261,9 +261,16 @@ TEST(OptionsTest, SizeZeroIsAnError) {
             "--size: '0' must be greater than zero");
 }
 
-TEST(OptionsTest, SizeIsRequiredWithTestAndMemory) {
-  EXPECT_EQ(Parse({"--test", "/d"}).error(), "--size is required");
+TEST(OptionsTest, SizeIsRequiredWithMemory) {
   EXPECT_EQ(Parse({"--memory", "m"}).error(), "--size is required");
+}
+
+TEST(OptionsTest, SizeIsOptionalWithTest) {
+  // The directory's volume metadata records it; creating one needs it,
+  // which only the directory can tell (volume/metadata.h).
+  Parsed p = Parse({"--test", "/d"});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.size, 0u);
 }
 
 TEST(OptionsTest, SizeIsOptionalForObjectStores) {
@@ -314,10 +321,20 @@ TEST(OptionsTest, DebugAndQuietConflict) {
             "--debug and --quiet cannot be used together");
 }
 
-TEST(OptionsTest, TargetNeedsNbdWhichIsNotAvailable) {
+TEST(OptionsTest, TargetNeedsNbd) {
   EXPECT_EQ(Parse({"--size=1G", "bkt", "/dev/nbd0"}).error(),
-            "TARGET requires --nbd (kernel NBD attach), not available in "
-            "this version");
+            "TARGET (/dev/nbdX) requires --nbd");
+  Parsed p = Parse({"--nbd", "--size=1G", "bkt", "/dev/nbd0"});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.target, "/dev/nbd0");
+}
+
+TEST(OptionsTest, NbdBlockSizeIsZeroOrASectorSize) {
+  EXPECT_TRUE(Parse({"--nbdBlockSize=0", "--size=1G", "bkt"}).ok());
+  EXPECT_TRUE(Parse({"--nbdBlockSize=4k", "--size=1G", "bkt"}).ok());
+  EXPECT_NE(Parse({"--nbdBlockSize=8k", "--size=1G", "bkt"}).error().find(
+                "power of two from 512 to 4096"),
+            std::string::npos);
 }
 
 TEST(OptionsTest, UnknownOptionIsAnErrorNotAnException) {

@@ -73,8 +73,8 @@ TEST(EncodingSettingsTest, BadEntriesAreRefusedSayingWhich) {
 }
 
 TEST(EncodingSettingsTest, ACipherNeedsItsKeyEntriesAndNoneHasNone) {
-  auto missing =
-      EncodingSettingsFromEntries({{"codec", "none"}, {"cipher", "aes-256-gcm"}});
+  auto missing = EncodingSettingsFromEntries(
+      {{"codec", "none"}, {"cipher", "aes-256-gcm"}});
   EXPECT_EQ(missing.status().code(), EINVAL);
   auto stray = EncodingSettingsFromEntries(
       {{"cipher", "none"}, {"kdf", "scrypt:n=1024,r=8,p=1"}});

@@ -86,9 +86,9 @@ TEST_P(EncryptStoreTest, TamperingWithAnyByteIsRefused) {
   const std::vector<uint8_t> original = Stored(3);
   const size_t n = original.size();
   // Header fields, nonce, first, middle and last ciphertext byte, tag.
-  for (size_t i : {size_t{0}, size_t{4}, size_t{5}, size_t{6}, size_t{8},
-                   size_t{12}, size_t{16}, size_t{27}, size_t{28}, n / 2,
-                   n - 17, n - 16, n - 1}) {
+  for (size_t i :
+       {size_t{0}, size_t{4}, size_t{5}, size_t{6}, size_t{8}, size_t{12},
+        size_t{16}, size_t{27}, size_t{28}, n / 2, n - 17, n - 16, n - 1}) {
     auto tampered = original;
     tampered[i] ^= 0x01;
     Store(3, tampered);
@@ -201,17 +201,17 @@ TEST(EncryptStoreStartTest, NeedsAKeyAUuidAndAStoreWithObjects) {
   EXPECT_EQ(no_uuid->Start().code(), EINVAL);
   key = SecretKey::New();
   ASSERT_TRUE(key.ok());
-  auto no_objects = NewEncryptStore(
-      {std::move(*key), kUuid},
-      NewCompressStore({}, NewMemoryStore({{4096, 4}})));
+  auto no_objects =
+      NewEncryptStore({std::move(*key), kUuid},
+                      NewCompressStore({}, NewMemoryStore({{4096, 4}})));
   EXPECT_EQ(no_objects->Start().code(), EINVAL);
 }
 
 TEST(EncryptStoreStartTest, AdvertisesObjectsAndWholeBlockWrites) {
   auto key = SecretKey::New();
   ASSERT_TRUE(key.ok());
-  auto store = NewEncryptStore({std::move(*key), kUuid},
-                               NewMemoryStore({{4096, 4}}));
+  auto store =
+      NewEncryptStore({std::move(*key), kUuid}, NewMemoryStore({{4096, 4}}));
   EXPECT_TRUE(store->capabilities().objects);
   EXPECT_FALSE(store->capabilities().partial_write);
 }

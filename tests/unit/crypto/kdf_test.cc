@@ -81,7 +81,8 @@ TEST(KdfTest, PasswordSaltAndParametersEachChangeTheKey) {
   auto pbkdf2 = DeriveKey("correct horse", kSalt, FastPbkdf2());
   ASSERT_TRUE(base.ok() && other_password.ok() && other_salt.ok() &&
               other_params.ok() && pbkdf2.ok());
-  for (const auto* key : {&other_password, &other_salt, &other_params, &pbkdf2}) {
+  for (const auto* key :
+       {&other_password, &other_salt, &other_params, &pbkdf2}) {
     EXPECT_NE(KeyBytes(***key), KeyBytes(**base));
   }
 }
@@ -93,9 +94,9 @@ TEST(KdfTest, ScryptMatchesRfc7914) {
   params.scrypt_n = 1024;
   params.scrypt_r = 8;
   params.scrypt_p = 16;
-  auto key = DeriveKey("password", {reinterpret_cast<const uint8_t*>(salt.data()),
-                                    salt.size()},
-                       params);
+  auto key = DeriveKey(
+      "password", {reinterpret_cast<const uint8_t*>(salt.data()), salt.size()},
+      params);
   ASSERT_TRUE(key.ok()) << key.status().ToString();
   const std::vector<uint8_t> expected = {
       0xfd, 0xba, 0xbe, 0x1c, 0x9d, 0x34, 0x72, 0x00, 0x78, 0x56, 0xe7,

@@ -67,8 +67,7 @@ inline std::unique_ptr<BlockStore> NewTestStack(Mode mode, BlockStore* bottom,
                                                 const TestVolume& volume) {
   RetryOptions retry;
   retry.max_pause_total = std::chrono::milliseconds(0);
-  std::unique_ptr<BlockStore> store =
-      NewRetryStore(retry, Borrow(bottom));
+  std::unique_ptr<BlockStore> store = NewRetryStore(retry, Borrow(bottom));
   if (Encrypts(mode)) {
     auto key = OpenVolumeKey(volume.password, volume.settings);
     EXPECT_TRUE(key.ok()) << key.status().ToString();

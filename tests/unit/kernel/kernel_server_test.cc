@@ -21,8 +21,7 @@ TEST(NegotiateAsClient, GetsSizeAndSimpleReplyFlags) {
   info.name = "bucket/vol";
   info.size = 64 << 20;
   Result<nbd::Session> session = Status::IoError("not run");
-  std::thread thread(
-      [&] { session = nbd::Negotiate(server.get(), info); });
+  std::thread thread([&] { session = nbd::Negotiate(server.get(), info); });
   Result<ClientHandshake> result = NegotiateAsClient(client.get(), info.name);
   thread.join();
   ASSERT_TRUE(result.ok()) << result.status().ToString();

@@ -45,14 +45,14 @@ TEST(NetlinkMessage, Headers) {
   message.set_sequence(42);
   std::span<const uint8_t> b = message.bytes();
   ASSERT_EQ(b.size(), 20u);
-  EXPECT_EQ(U32At(b, 0), 20u);      // nlmsg_len
-  EXPECT_EQ(U16At(b, 4), 0x1234);   // nlmsg_type: the family
+  EXPECT_EQ(U32At(b, 0), 20u);     // nlmsg_len
+  EXPECT_EQ(U16At(b, 4), 0x1234);  // nlmsg_type: the family
   EXPECT_EQ(U16At(b, 6), NLM_F_REQUEST | NLM_F_ACK);
-  EXPECT_EQ(U32At(b, 8), 42u);      // nlmsg_seq
-  EXPECT_EQ(U32At(b, 12), 0u);      // nlmsg_pid
-  EXPECT_EQ(b[16], 7);              // genl cmd
-  EXPECT_EQ(b[17], 1);              // genl version
-  EXPECT_EQ(U16At(b, 18), 0);       // reserved
+  EXPECT_EQ(U32At(b, 8), 42u);  // nlmsg_seq
+  EXPECT_EQ(U32At(b, 12), 0u);  // nlmsg_pid
+  EXPECT_EQ(b[16], 7);          // genl cmd
+  EXPECT_EQ(b[17], 1);          // genl version
+  EXPECT_EQ(U16At(b, 18), 0);   // reserved
   EXPECT_EQ(message.sequence(), 42u);
 }
 
@@ -154,8 +154,7 @@ TEST(NetlinkMessage, NestedAttributes) {
   for (const NetlinkAttribute& item : *items) {
     EXPECT_TRUE(item.nested);
     EXPECT_EQ(item.type, 1);
-    Result<std::vector<NetlinkAttribute>> inner =
-        ParseAttributes(item.payload);
+    Result<std::vector<NetlinkAttribute>> inner = ParseAttributes(item.payload);
     ASSERT_TRUE(inner.ok());
     ASSERT_EQ(inner->size(), 1u);
     fds.push_back(*(*inner)[0].U32());
@@ -194,8 +193,7 @@ TEST(SplitMessages, TwoMessagesInOneDatagram) {
   NetlinkMessage second(NLMSG_ERROR, 0, 0);
   second.set_sequence(6);
   std::vector<uint8_t> datagram(first.bytes().begin(), first.bytes().end());
-  datagram.insert(datagram.end(), second.bytes().begin(),
-                  second.bytes().end());
+  datagram.insert(datagram.end(), second.bytes().begin(), second.bytes().end());
   Result<std::vector<NetlinkReply>> messages = SplitMessages(datagram);
   ASSERT_TRUE(messages.ok());
   ASSERT_EQ(messages->size(), 2u);
@@ -219,8 +217,7 @@ TEST(NbdMessages, ConnectCarriesEverything) {
   options.dead_conn_timeout_seconds = 120;
   options.backend = "usbd:vol";
   const int fds[] = {5, 6};
-  NetlinkMessage message =
-      BuildNbdConnect(0x20, NBD_CMD_CONNECT, options, fds);
+  NetlinkMessage message = BuildNbdConnect(0x20, NBD_CMD_CONNECT, options, fds);
   std::span<const uint8_t> b = message.bytes();
   EXPECT_EQ(U16At(b, 4), 0x20);
   EXPECT_EQ(b[16], NBD_CMD_CONNECT);
@@ -262,8 +259,7 @@ TEST(NbdMessages, ConnectWithoutIndexAndOneSocket) {
   options.block_size = 512;
   options.server_flags = kNbdFlagSendFlush | kNbdFlagCanMultiConn;
   const int fds[] = {9};
-  NetlinkMessage message =
-      BuildNbdConnect(0x20, NBD_CMD_CONNECT, options, fds);
+  NetlinkMessage message = BuildNbdConnect(0x20, NBD_CMD_CONNECT, options, fds);
   std::vector<NetlinkAttribute> a = AttributesOf(message);
   EXPECT_EQ(FindAttribute(a, NBD_ATTR_INDEX), nullptr);
   EXPECT_EQ(FindAttribute(a, NBD_ATTR_BACKEND_IDENTIFIER), nullptr);
@@ -276,12 +272,19 @@ TEST(NbdMessages, ReconfigureAndDisconnect) {
   AttachOptions options;
   options.index = 1;
   options.size = 1 << 20;
+  options.backend = "usbd:vol";
   const int fds[] = {4};
-  std::vector<NetlinkAttribute> a = AttributesOf(
-      BuildNbdConnect(0x20, NBD_CMD_RECONFIGURE, options, fds));
+  std::vector<NetlinkAttribute> a =
+      AttributesOf(BuildNbdConnect(0x20, NBD_CMD_RECONFIGURE, options, fds));
   EXPECT_NE(FindAttribute(a, NBD_ATTR_INDEX), nullptr);
   EXPECT_NE(FindAttribute(a, NBD_ATTR_SOCKETS), nullptr);
   EXPECT_EQ(FindAttribute(a, NBD_ATTR_SIZE_BYTES), nullptr);
+  EXPECT_EQ(FindAttribute(a, NBD_ATTR_TIMEOUT), nullptr);
+  EXPECT_EQ(FindAttribute(a, NBD_ATTR_DEAD_CONN_TIMEOUT), nullptr);
+  // The kernel refuses a RECONFIGURE without the device's identifier.
+  ASSERT_NE(FindAttribute(a, NBD_ATTR_BACKEND_IDENTIFIER), nullptr);
+  EXPECT_EQ(FindAttribute(a, NBD_ATTR_BACKEND_IDENTIFIER)->String(),
+            "usbd:vol");
 
   NetlinkMessage disconnect = BuildNbdDisconnect(0x20, 7);
   EXPECT_EQ(disconnect.bytes()[16], NBD_CMD_DISCONNECT);

@@ -1,0 +1,167 @@
+// The block cache's implementation class, shared by the files of
+// src/cache/ (the layer's public interface is cache_store.h):
+//   cache_store.cc  the BlockStore methods, slot allocation, commits
+//   recovery.cc     Start(): opening, checking and reloading the cache
+//   write_back.cc   upload and read-ahead workers, Shutdown()
+#ifndef USBD_CACHE_CACHE_IMPL_H_
+#define USBD_CACHE_CACHE_IMPL_H_
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cache/cache_index.h"
+#include "cache/cache_store.h"
+#include "cache/cache_table.h"
+#include "cache/slot_file.h"
+
+namespace usbd::cache_internal {
+
+int64_t NowMs();
+// A per-thread buffer of at least `size` bytes.
+std::span<uint8_t> ThreadBuffer(uint32_t size);
+
+class CacheStore : public BlockStore {
+ public:
+  CacheStore(CacheOptions options, VolumeIdentity volume,
+             std::unique_ptr<BlockStore> inner);
+  // Without Shutdown(): stops the threads and commits nothing, as a crash
+  // would (the tests rely on this).
+  ~CacheStore() override;
+
+  Geometry geometry() const override { return inner_->geometry(); }
+  Capabilities capabilities() const override;
+  Status Start() override;
+  Status Shutdown() override;
+  Status Read(uint64_t block, uint32_t offset,
+              std::span<uint8_t> out) override;
+  Status Write(uint64_t block, uint32_t offset,
+               std::span<const uint8_t> data) override;
+  Status Trim(uint64_t block) override;
+  Status Flush() override;
+  Status QueryAllocation(uint64_t first, uint64_t count,
+                         std::vector<bool>* allocated) override;
+  void CollectStats(std::vector<StatEntry>* out) const override;
+
+  CacheDebugState Inspect(bool quiescent);
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+
+  // cache_store.cc
+  Status LoadBlock(Lock& lock, uint64_t block, uint32_t offset,
+                   std::span<uint8_t> out, bool read_ahead, bool* retry);
+  Status ReadCached(Lock& lock, Entry* e, uint32_t offset,
+                    std::span<uint8_t> out, bool* retry);
+  Status WritePartial(Lock& lock, uint64_t block, uint32_t offset,
+                      std::span<const uint8_t> data);
+  Status WriteNewSlot(Lock& lock, uint64_t block,
+                      std::span<const uint8_t> content);
+  Status MakeZero(uint64_t block);
+  Status WaitForDirtyRoom(Lock& lock, uint64_t block);
+  Result<uint32_t> AllocateSlot(Lock& lock, bool wait);
+  void MakeDirty(Entry* e);
+  void MarkForCommit(uint64_t block);
+  void NotifyRoom();
+  Status Commit();
+  Result<bool> KnownAbsent(Lock& lock, uint64_t block);
+  std::mutex& BlockLock(uint64_t block) {
+    return block_locks_[block % block_locks_.size()];
+  }
+  bool Expired(const Entry& e, int64_t now) const;
+
+  // recovery.cc
+  Status OpenCache();
+  Status Reinitialize(uint32_t slot_count);
+  Status LoadRecords(uint32_t old_slot_count);
+
+  // write_back.cc
+  void StartThreads();
+  void StopThreads();
+  void UploadWorker();
+  void ReadAheadWorker();
+  void Housekeeper();
+  Entry* NextUpload(int64_t now, int64_t* wake_ms);
+  bool NeedsCommitBeforeUpload(const Entry& e) const;
+  void UploadOne(Lock& lock, Entry* e);
+  bool ShouldFlushInner(int64_t now) const;
+  void FlushInner(Lock& lock);
+  void MarkDurable(Entry* e);
+  bool DurableAt(const Entry& e, uint64_t gen) const;
+  void NoteRead(uint64_t block);
+  Status WaitUploaded();
+  Status Drain();
+
+  const CacheOptions options_;
+  const VolumeIdentity volume_;
+  const std::unique_ptr<BlockStore> inner_;
+  Geometry geometry_;
+  Capabilities inner_caps_;
+  uint64_t dirty_limit_ = 0;
+  bool wait_for_uploads_ = false;  // sync, or memory only
+  bool in_place_ok_ = true;        // slots preallocated (or in memory)
+  std::vector<uint8_t> zero_block_;
+
+  std::unique_ptr<SlotFile> slots_;
+  std::unique_ptr<CacheIndex> index_;  // null in memory-only mode
+
+  mutable std::mutex mu_;
+  std::unique_ptr<CacheTable> table_;  // guarded by mu_
+  std::condition_variable entry_cv_;   // loads finish, in-place writes end
+  std::condition_variable room_cv_;    // slots freed, dirty count falls
+  std::condition_variable work_cv_;    // write-back work appeared
+  std::condition_variable progress_cv_;  // uploads and flushes finished
+  std::condition_variable ahead_cv_;     // read-ahead work appeared
+  std::condition_variable house_cv_;     // only to stop the housekeeper
+  uint64_t seq_ = 0;                   // last generation handed out
+  int room_waiters_ = 0;
+  int urgent_ = 0;  // callers waiting on the write-back: ignore the delay
+  bool started_ = false;
+  bool stopping_ = false;
+  bool draining_ = false;
+  int uploads_in_flight_ = 0;
+  bool inner_flushing_ = false;
+  uint64_t inner_flush_started_ = 0, inner_flush_done_ = 0;
+  uint64_t uploads_since_inner_flush_ = 0;
+  int64_t first_unflushed_upload_ms_ = 0;
+  int64_t inner_flush_retry_ms_ = 0;
+  int fail_streak_ = 0;  // uploads failed in a row
+  int64_t failing_since_ms_ = 0;
+  int64_t last_failure_log_ms_ = 0;
+  Status last_upload_error_;
+  uint64_t upload_failures_ = 0;
+  uint64_t durable_events_ = 0;  // entries became clean or left the cache
+  // Read-ahead detector and queue.
+  uint64_t last_read_ = UINT64_MAX - 1;
+  uint64_t run_ = 0;
+  uint64_t ahead_next_ = 0;
+  std::deque<uint64_t> ahead_queue_;
+
+  // Group commit: callers take a ticket; one of them commits for all.
+  std::mutex commit_mu_;          // held by the committing thread
+  uint64_t commit_requested_ = 0;  // guarded by mu_
+  uint64_t commit_done_ = 0;       // guarded by mu_
+  int64_t last_commit_ms_ = 0;     // guarded by mu_
+  Status sync_failure_;            // sticky, guarded by mu_
+  std::vector<uint8_t> commit_buffer_;  // guarded by commit_mu_
+
+  // Serialise writers and trimmers of one block (partial writes must not
+  // lose each other's bytes); readers never take them.
+  std::array<std::mutex, 1024> block_locks_;
+
+  std::vector<std::thread> threads_;
+
+  mutable std::atomic<uint64_t> hits_{0}, misses_{0}, read_throughs_{0},
+      read_aheads_{0}, writes_{0}, in_place_writes_{0}, trims_{0},
+      uploads_{0}, upload_errors_{0}, evictions_{0}, commits_{0},
+      write_waits_{0}, dropped_{0};
+};
+
+}  // namespace usbd::cache_internal
+
+#endif  // USBD_CACHE_CACHE_IMPL_H_

@@ -1,0 +1,188 @@
+// Slot allocation and the group commit of the block cache; the protocol
+// is described at the top of cache_store.cc.
+#include <algorithm>
+#include <unordered_set>
+
+#include "cache/cache_impl.h"
+#include "cache/crc32c.h"
+#include "util/log.h"
+
+namespace usbd::cache_internal {
+
+namespace {
+
+RecordKind KindOf(const Entry& e) {
+  if (e.state == EntryState::kClean) return RecordKind::kClean;
+  return e.zero ? RecordKind::kZero : RecordKind::kDirty;
+}
+
+}  // namespace
+
+// A free slot, evicting clean blocks (and committing, when the slots they
+// free are still named by committed records). With `wait`, waits for the
+// write-back to make clean blocks; without, returns kNoSlot instead.
+Result<uint32_t> CacheStore::AllocateSlot(Lock& lock, bool wait) {
+  // Evicting a block whose record is committed frees its slot only at the
+  // next commit; evict a few such blocks per commit.
+  const size_t batch =
+      std::clamp<size_t>(table_->slot_count() / 64, 1, 64);
+  for (;;) {
+    uint32_t slot = table_->TakeFreeSlot();
+    if (slot != kNoSlot) return slot;
+    size_t evicted = 0;
+    while (evicted < batch && table_->free_slots() == 0) {
+      Entry* victim = table_->EvictionCandidate();
+      if (!victim) break;
+      table_->Remove(victim);
+      ++durable_events_;
+      ++evicted;
+    }
+    evictions_.fetch_add(evicted, std::memory_order_relaxed);
+    slot = table_->TakeFreeSlot();
+    if (slot != kNoSlot) return slot;
+    if (index_ && !table_->to_commit().empty()) {
+      // Old versions and evicted blocks still named by committed records
+      // hold their slots until a commit moves the records on.
+      lock.unlock();
+      Status status = Commit();
+      lock.lock();
+      if (!status.ok()) return status;
+      continue;
+    }
+    if (!wait) return kNoSlot;
+    if (stopping_) return Status::Error(ESHUTDOWN, "cache is shutting down");
+    ++urgent_;
+    ++room_waiters_;
+    work_cv_.notify_all();
+    room_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    --room_waiters_;
+    --urgent_;
+  }
+}
+
+// ---- flush and commit ---------------------------------------------------
+
+Status CacheStore::Flush() {
+  USBD_RETURN_IF_ERROR(Commit());
+  if (wait_for_uploads_) return WaitUploaded();
+  return Status::Ok();
+}
+
+Status CacheStore::Commit() {
+  if (!index_) return Status::Ok();
+  uint64_t ticket;
+  {
+    Lock lock(mu_);
+    ticket = ++commit_requested_;
+  }
+  std::lock_guard commit_lock(commit_mu_);
+  std::vector<IndexRecord> puts;
+  std::vector<uint64_t> deletes;
+  std::vector<size_t> need_crc;
+  uint64_t through;
+  {
+    Lock lock(mu_);
+    if (commit_done_ >= ticket) return Status::Ok();  // covered meanwhile
+    if (!sync_failure_.ok()) return sync_failure_;
+    through = commit_requested_;
+    std::unordered_set<uint64_t> pending;
+    pending.swap(table_->to_commit());
+    for (uint64_t block : pending) {
+      Entry* e = table_->Find(block);
+      const CommittedRecord* c = table_->CommittedFor(block);
+      if (!e) {
+        if (c) deletes.push_back(block);
+        continue;
+      }
+      if (e->state == EntryState::kLoading) continue;  // marked again later
+      IndexRecord r{block, e->slot, KindOf(*e), e->crc, e->gen};
+      if (c && c->kind == r.kind && c->slot == r.slot && c->gen == r.gen) {
+        continue;
+      }
+      if (!e->crc_valid) need_crc.push_back(puts.size());
+      if (r.kind != RecordKind::kZero) table_->slot(r.slot).committing = true;
+      puts.push_back(r);
+    }
+    // In-place writes that began before the snapshot must land in it.
+    entry_cv_.wait(lock, [&] {
+      for (const IndexRecord& r : puts) {
+        if (r.kind != RecordKind::kZero && table_->slot(r.slot).writing) {
+          return false;
+        }
+      }
+      return true;
+    });
+  }
+
+  Status status;
+  commit_buffer_.resize(geometry_.block_size);
+  for (size_t i : need_crc) {
+    status = slots_->Read(puts[i].slot, 0, commit_buffer_);
+    if (!status.ok()) break;
+    puts[i].crc = Crc32c(commit_buffer_);
+  }
+  bool has_data = false;
+  for (const IndexRecord& r : puts) has_data |= r.kind != RecordKind::kZero;
+  if (status.ok() && has_data) {
+    status = slots_->Sync();
+    if (!status.ok()) {
+      LogError("cache: " + status.ToString() +
+               ": the cache file can no longer promise durability; FLUSH "
+               "fails until usbd is restarted");
+      Lock lock(mu_);
+      sync_failure_ = status;
+    }
+  }
+  if (status.ok()) status = index_->Apply(puts, deletes);
+
+  Lock lock(mu_);
+  if (!status.ok()) {
+    for (const IndexRecord& r : puts) {
+      if (r.kind != RecordKind::kZero) {
+        table_->slot(r.slot).committing = false;
+        table_->MaybeFree(r.slot);
+      }
+      table_->MarkForCommit(r.block);
+    }
+    for (uint64_t block : deletes) table_->MarkForCommit(block);
+    NotifyRoom();
+    return status;
+  }
+  auto& committed = table_->committed();
+  auto release = [&](const CommittedRecord& old, uint32_t keep) {
+    if (old.kind != RecordKind::kZero && old.slot != keep) {
+      table_->slot(old.slot).committed = false;
+      table_->MaybeFree(old.slot);
+    }
+  };
+  for (const IndexRecord& r : puts) {
+    auto it = committed.find(r.block);
+    uint32_t keep = r.kind == RecordKind::kZero ? kNoSlot : r.slot;
+    if (it != committed.end()) release(it->second, keep);
+    committed[r.block] = {r.slot, r.kind, r.gen};
+    if (r.kind != RecordKind::kZero) {
+      SlotState& st = table_->slot(r.slot);
+      st.committing = false;
+      st.committed = true;
+    }
+    Entry* e = table_->Find(r.block);
+    if (e && e->gen == r.gen && !e->crc_valid) {
+      e->crc = r.crc;
+      e->crc_valid = true;
+    }
+  }
+  for (uint64_t block : deletes) {
+    auto it = committed.find(block);
+    if (it == committed.end()) continue;
+    release(it->second, kNoSlot);
+    committed.erase(it);
+  }
+  commit_done_ = through;
+  last_commit_ms_ = NowMs();
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  NotifyRoom();
+  work_cv_.notify_all();
+  return Status::Ok();
+}
+
+}  // namespace usbd::cache_internal

@@ -1,0 +1,241 @@
+#include "cache/slot_file.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cache/crc32c.h"
+#include "util/fd.h"
+#include "util/log.h"
+
+namespace usbd {
+namespace {
+
+constexpr uint64_t kHeaderSize = 4096;
+constexpr char kMagic[8] = {'U', 'S', 'B', 'D', 'S', 'L', 'O', 'T'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderBytes = 124;  // what the CRC at byte 120 covers + 4
+
+void Put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+void Put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+uint32_t Get32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t Get64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("pwrite");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::string Directory(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+class MemorySlotFile : public SlotFile {
+ public:
+  MemorySlotFile(uint32_t block_size, uint32_t slot_count)
+      : block_size_(block_size),
+        bytes_(uint64_t{block_size} * slot_count) {
+    void* p = bytes_ == 0 ? MAP_FAILED
+                          : ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                   -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
+  }
+  ~MemorySlotFile() override {
+    if (base_) ::munmap(base_, bytes_);
+  }
+
+  bool persistent() const override { return false; }
+  std::string path() const override { return ""; }
+  bool preallocated() override { return true; }
+  std::optional<SlotFileHeader> ReadHeader(std::string* why) override {
+    *why = "in memory";
+    return std::nullopt;
+  }
+  Status Format(const SlotFileHeader&) override {
+    if (!base_) return Status::Error(ENOMEM, "cannot map the memory cache");
+    return Status::Ok();
+  }
+  Status Read(uint32_t slot, uint32_t offset,
+              std::span<uint8_t> out) override {
+    std::memcpy(out.data(), At(slot) + offset, out.size());
+    return Status::Ok();
+  }
+  Status Write(uint32_t slot, uint32_t offset,
+               std::span<const uint8_t> data) override {
+    std::memcpy(At(slot) + offset, data.data(), data.size());
+    return Status::Ok();
+  }
+  Status Sync() override { return Status::Ok(); }
+
+ private:
+  uint8_t* At(uint32_t slot) { return base_ + uint64_t{slot} * block_size_; }
+
+  const uint32_t block_size_;
+  const uint64_t bytes_;
+  uint8_t* base_ = nullptr;
+};
+
+class FileSlotFile : public SlotFile {
+ public:
+  FileSlotFile(std::string path, Fd fd, uint32_t block_size)
+      : path_(std::move(path)), fd_(std::move(fd)), block_size_(block_size) {}
+
+  bool persistent() const override { return true; }
+  std::string path() const override { return path_; }
+  bool preallocated() override {
+    struct stat st;
+    return ::fstat(fd_.get(), &st) == 0 &&
+           static_cast<uint64_t>(st.st_blocks) * 512 >=
+               static_cast<uint64_t>(st.st_size);
+  }
+
+  std::optional<SlotFileHeader> ReadHeader(std::string* why) override {
+    uint8_t h[kHeaderBytes];
+    struct stat st;
+    if (::fstat(fd_.get(), &st) != 0 || st.st_size == 0) {
+      *why = "new cache file";
+      return std::nullopt;
+    }
+    Status status = PreadAll(fd_.get(), h, 0);
+    if (!status.ok()) {
+      *why = "header unreadable: " + status.ToString();
+      return std::nullopt;
+    }
+    if (std::memcmp(h, kMagic, 8) != 0) {
+      *why = "not a usbd cache file";
+      return std::nullopt;
+    }
+    if (Get32(h + 120) != Crc32c({h, 120})) {
+      *why = "header checksum mismatch";
+      return std::nullopt;
+    }
+    if (Get32(h + 8) != kFormatVersion) {
+      *why = "cache file format " + std::to_string(Get32(h + 8)) +
+             " is not supported";
+      return std::nullopt;
+    }
+    SlotFileHeader header;
+    header.block_size = Get32(h + 12);
+    uint64_t slots = Get64(h + 16);
+    header.slot_count = static_cast<uint32_t>(slots);
+    header.cache_id.assign(reinterpret_cast<const char*>(h + 24), 32);
+    const char* uuid = reinterpret_cast<const char*>(h + 56);
+    header.volume_uuid.assign(uuid, strnlen(uuid, 64));
+    uint64_t needed = kHeaderSize + slots * header.block_size;
+    if (slots > UINT32_MAX || static_cast<uint64_t>(st.st_size) < needed) {
+      *why = "cache file is shorter than its header says (truncated)";
+      return std::nullopt;
+    }
+    return header;
+  }
+
+  Status Format(const SlotFileHeader& header) override {
+    uint8_t h[kHeaderBytes] = {};
+    std::memcpy(h, kMagic, 8);
+    Put32(h + 8, kFormatVersion);
+    Put32(h + 12, header.block_size);
+    Put64(h + 16, header.slot_count);
+    std::memcpy(h + 24, header.cache_id.data(),
+                std::min<size_t>(32, header.cache_id.size()));
+    std::memcpy(h + 56, header.volume_uuid.data(),
+                std::min<size_t>(64, header.volume_uuid.size()));
+    Put32(h + 120, Crc32c({h, 120}));
+    uint64_t size = kHeaderSize + uint64_t{header.slot_count} * block_size_;
+    if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
+      return ErrnoStatus("cannot size cache file " + path_);
+    }
+    // Reserve the space now where the file system can, so the disk filling
+    // up later does not fail writes into the cache.
+    int err = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(size));
+    if (err == ENOSPC) {
+      LogWarning("cache file " + path_ +
+                 ": not enough free space to reserve " +
+                 std::to_string(size >> 20) +
+                 " MiB; writes into the cache fail with ENOSPC when the disk "
+                 "is full");
+    } else if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+      return ErrnoStatus("cannot reserve space for " + path_, err);
+    }
+    USBD_RETURN_IF_ERROR(
+        PwriteAll(fd_.get(), h, 0).WithContext("cache file " + path_));
+    if (::fsync(fd_.get()) != 0) return ErrnoStatus("fsync " + path_);
+    std::string dir = Directory(path_);
+    Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir_fd.valid()) (void)::fsync(dir_fd.get());
+    return Status::Ok();
+  }
+
+  Status Read(uint32_t slot, uint32_t offset,
+              std::span<uint8_t> out) override {
+    return PreadAll(fd_.get(), out, Offset(slot) + offset)
+        .WithContext("cache file " + path_ + " slot " + std::to_string(slot));
+  }
+  Status Write(uint32_t slot, uint32_t offset,
+               std::span<const uint8_t> data) override {
+    return PwriteAll(fd_.get(), data, Offset(slot) + offset)
+        .WithContext("cache file " + path_ + " slot " + std::to_string(slot));
+  }
+  Status Sync() override {
+    if (::fdatasync(fd_.get()) != 0) return ErrnoStatus("fdatasync " + path_);
+    return Status::Ok();
+  }
+
+ private:
+  uint64_t Offset(uint32_t slot) const {
+    return kHeaderSize + uint64_t{slot} * block_size_;
+  }
+
+  const std::string path_;
+  Fd fd_;
+  const uint32_t block_size_;
+};
+
+}  // namespace
+
+std::unique_ptr<SlotFile> NewMemorySlotFile(uint32_t block_size,
+                                            uint32_t slot_count) {
+  return std::make_unique<MemorySlotFile>(block_size, slot_count);
+}
+
+Result<std::unique_ptr<SlotFile>> OpenSlotFile(const std::string& path,
+                                               uint32_t block_size) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoStatus("cannot open cache file " + path);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status::Error(EBUSY, "cache file " + path +
+                                      " is in use by another process");
+    }
+    return ErrnoStatus("cannot lock cache file " + path);
+  }
+  std::unique_ptr<SlotFile> file =
+      std::make_unique<FileSlotFile>(path, std::move(fd), block_size);
+  return file;
+}
+
+}  // namespace usbd
