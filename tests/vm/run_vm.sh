@@ -7,8 +7,8 @@
 #
 #   tests/vm/run_vm.sh [--net] SCENARIO [ARGS...]
 #
-# Inside the VM, SCENARIO runs as root with bash, with /tmp and /run on
-# tmpfs, the environment variables USBD, top_srcdir and top_builddir passed
+# Inside the VM, SCENARIO runs as root with bash, with /run on tmpfs and /tmp on
+# the overlay (writable), the environment variables USBD, top_srcdir and top_builddir passed
 # through, and VM_OUT=/out: a directory shared read-write with the host
 # (files left there are kept in $VM_KEEP, if set, after the run). Its output
 # is shown on the console and this script exits with its exit status.

@@ -1,10 +1,12 @@
 #!/bin/bash
-# Stage 2, PID 1 inside the host's root (overlay): fresh /tmp and /run, the
+# Stage 2, PID 1 inside the host's root (overlay): a fresh /run, the
 # read-write share at /out, then the job (/out/job.sh, written by
 # run_vm.sh); its exit status goes to /out/status and to the console as
 # "USBD-VM-STATUS=N"; then the VM powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-mount -t tmpfs -o size=60% tmpfs /tmp
+# /tmp stays the overlay's (writable, backed by the tmpfs upper layer): a
+# fresh tmpfs would hide the host's /tmp, where the source tree may live
+# (a clone in /tmp, as CI may make).
 mount -t tmpfs tmpfs /run
 mkdir -p /dev/pts /dev/shm /out
 mount -t devpts devpts /dev/pts
