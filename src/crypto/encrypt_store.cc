@@ -41,6 +41,9 @@ class EncryptStore : public ForwardingStore {
           "encryption needs an object store below it that keeps "
           "variable-length objects");
     }
+    // Start() runs after daemonising, and memory locks are not inherited
+    // across fork(): lock the key's page again in this process.
+    if (options_.key) options_.key->Lock();
     auto cipher = ObjectCipher::New(std::move(options_.key),
                                     std::move(options_.volume_uuid));
     if (!cipher.ok()) return cipher.status();

@@ -17,16 +17,21 @@ Result<std::unique_ptr<SecretKey>> SecretKey::New() {
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return ErrnoStatus("cannot map memory for a key");
   ::madvise(page, size, MADV_DONTDUMP);
-  bool locked = ::mlock(page, size) == 0;
-  if (!locked) {
+  auto key = std::make_unique<SecretKey>(Token(), static_cast<uint8_t*>(page),
+                                         size, false);
+  key->Lock();
+  return key;
+}
+
+void SecretKey::Lock() {
+  locked_ = ::mlock(page_, page_size_) == 0;
+  if (!locked_) {
     static std::atomic<bool> warned{false};
     if (!warned.exchange(true)) {
       LogWarning("cannot lock key memory (" + ErrnoStatus("mlock").message() +
                  "): the key may be swapped out; raise RLIMIT_MEMLOCK");
     }
   }
-  return std::make_unique<SecretKey>(Token(), static_cast<uint8_t*>(page), size,
-                                     locked);
 }
 
 SecretKey::~SecretKey() {

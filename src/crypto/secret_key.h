@@ -37,6 +37,10 @@ class SecretKey {
     return std::span<const uint8_t, kSize>(page_, kSize);
   }
 
+  // Locks the page again (mlock is not inherited across fork()); warns
+  // once per process when it cannot.
+  void Lock();
+
   // Only New() can make one (it owns the mapping).
   class Token {
     friend class SecretKey;
@@ -48,7 +52,7 @@ class SecretKey {
  private:
   uint8_t* const page_;
   const size_t page_size_;
-  const bool locked_;
+  bool locked_;
 };
 
 // Wipes a string that held a secret (a password read from a file) and
