@@ -82,7 +82,7 @@ int Run(Options options) {
   }
 
   Result<std::unique_ptr<BlockStore>> stack =
-      BuildStack(options, volume->TakeEncryption());
+      BuildStack(options, volume->TakeEncryption(), volume->metadata().uuid);
   if (!stack.ok()) {
     LogError(stack.status().message());
     return 1;

@@ -12,6 +12,7 @@
 #include "http/s3_store.h"
 #include "store/dir_store.h"
 #include "store/memory_store.h"
+#include "cache/cache_store.h"
 #include "store/zero_store.h"
 #include "volume/dir_object_store.h"
 
@@ -168,7 +169,8 @@ std::unique_ptr<BlockStore> NewDecodeStore(std::unique_ptr<BlockStore> inner,
 }
 
 Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
-                                               EncryptOptions encryption) {
+                                               EncryptOptions encryption,
+                                               const std::string& volume_uuid) {
   if (options.encrypt && (!encryption.key || encryption.volume_uuid.empty())) {
     return Status::Invalid(
         "--encrypt: no volume key (the volume must be opened first)");
@@ -224,7 +226,26 @@ Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
     }
     store = NewDecodeStore(std::move(store), std::move(namer));
   }
-  return NewZeroStore(std::move(store));
+  store = NewZeroStore(std::move(store));
+  if (options.block_cache_size == 0 && options.block_cache_file.empty()) {
+    return store;
+  }
+  CacheOptions cache;
+  if (options.block_cache_size != 0) {
+    cache.block_cache_size = options.block_cache_size;
+  }
+  cache.block_cache_file = options.block_cache_file;
+  cache.write_delay =
+      std::chrono::milliseconds(options.block_cache_write_delay_ms);
+  cache.threads = options.block_cache_threads;
+  cache.max_dirty = options.block_cache_max_dirty;
+  cache.sync = options.block_cache_sync;
+  cache.num_protected = options.block_cache_num_protected;
+  cache.timeout = std::chrono::milliseconds(options.block_cache_timeout_ms);
+  cache.read_ahead = options.read_ahead;
+  cache.read_ahead_trigger = options.read_ahead_trigger;
+  VolumeIdentity identity{volume_uuid, options.block_size, options.size};
+  return NewCacheStore(std::move(cache), std::move(identity), std::move(store));
 }
 
 }  // namespace usbd

@@ -46,8 +46,11 @@ RetryOptions RetryOptionsFor(const Options& options);
 // volume/volume_session.h). With options.encrypt, `encryption` holds the
 // volume key and UUID (VolumeSession::TakeEncryption()); EINVAL without
 // them. Without options.encrypt it is ignored.
-Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
-                                               EncryptOptions encryption = {});
+// With --blockCacheSize or --blockCacheFile, the write-back cache goes on
+// top; `volume_uuid` ties a persistent cache to its volume.
+Result<std::unique_ptr<BlockStore>> BuildStack(
+    const Options& options, EncryptOptions encryption = {},
+    const std::string& volume_uuid = "");
 
 // Names a block's object in messages: "object vol1/0000000c".
 using ObjectNamer = std::function<std::string(uint64_t block)>;
