@@ -229,7 +229,7 @@ Result<std::unique_ptr<SlotFile>> OpenSlotFile(const std::string& path,
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return Status::Error(EBUSY, "cache file " + path +
-                                      " is in use by another process");
+                                      " is busy: another usbd is using it");
     }
     return ErrnoStatus("cannot lock cache file " + path);
   }

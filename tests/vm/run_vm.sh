@@ -148,6 +148,7 @@ fi
 
 echo "vm: booting $KERNEL (TCG, ${VM_MEMORY}M) for $(basename "$SCENARIO")"
 START=$(date +%s)
+: >"$WORK/console.log"  # exists before tail follows it
 "$QEMU" -m "$VM_MEMORY" -smp 1 -nographic -no-reboot \
   -kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
   -append "console=ttyS0 quiet loglevel=4 panic=-1" \

@@ -28,6 +28,8 @@ MNT=/mnt/usbd
 LOG=/tmp/usbd.log
 DEV=/dev/nbd0
 read -r -a EXTRA <<<"${USBD_VM_ARGS:-}"
+# The write-back cache is on by default: the crash step is the real one.
+USBD_VM_CACHE_KEY=${USBD_VM_CACHE_KEY-blockCacheFile}
 WRITER=
 
 step() { echo "--- $(date +%T) $*"; }
