@@ -6,6 +6,7 @@
 #ifndef USBD_CACHE_CACHE_IMPL_H_
 #define USBD_CACHE_CACHE_IMPL_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -58,6 +59,8 @@ class CacheStore : public BlockStore {
                    std::span<uint8_t> out, bool read_ahead, bool* retry);
   Status ReadCached(Lock& lock, Entry* e, uint32_t offset,
                     std::span<uint8_t> out, bool* retry);
+  void DropDamaged(uint64_t block, uint64_t gen, uint32_t slot,
+                   const std::string& why);
   Status WritePartial(Lock& lock, uint64_t block, uint32_t offset,
                       std::span<const uint8_t> data);
   Status WriteNewSlot(Lock& lock, uint64_t block,
@@ -68,7 +71,8 @@ class CacheStore : public BlockStore {
   void MakeDirty(Entry* e);
   void MarkForCommit(uint64_t block);
   void NotifyRoom();
-  Status Commit();
+  enum class CommitScope { kDeletes = 0, kClean = 1, kFull = 2 };
+  Status Commit(CommitScope scope);
   Result<bool> KnownAbsent(Lock& lock, uint64_t block);
   std::mutex& BlockLock(uint64_t block) {
     return block_locks_[block % block_locks_.size()];
@@ -86,6 +90,11 @@ class CacheStore : public BlockStore {
   void UploadWorker();
   void ReadAheadWorker();
   void Housekeeper();
+  void RefillFreeSlots(Lock& lock);
+  // Free slots the housekeeper keeps in reserve (about 1.5% of the cache).
+  size_t ReserveSlots() const {
+    return std::min<size_t>(table_->slot_count() / 64, 1024);
+  }
   Entry* NextUpload(int64_t now, int64_t* wake_ms);
   bool NeedsCommitBeforeUpload(const Entry& e) const;
   void UploadOne(Lock& lock, Entry* e);
@@ -144,9 +153,10 @@ class CacheStore : public BlockStore {
 
   // Group commit: callers take a ticket; one of them commits for all.
   std::mutex commit_mu_;          // held by the committing thread
-  uint64_t commit_requested_ = 0;  // guarded by mu_
-  uint64_t commit_done_ = 0;       // guarded by mu_
-  int64_t last_commit_ms_ = 0;     // guarded by mu_
+  // Per CommitScope; a commit of one scope covers the weaker ones.
+  std::array<uint64_t, 3> commit_requested_{};  // guarded by mu_
+  std::array<uint64_t, 3> commit_done_{};       // guarded by mu_
+  int64_t last_clean_commit_ms_ = 0;  // guarded by mu_
   Status sync_failure_;            // sticky, guarded by mu_
   std::vector<uint8_t> commit_buffer_;  // guarded by commit_mu_
 

@@ -178,23 +178,31 @@ Status CacheStore::ReadCached(Lock& lock, Entry* e, uint32_t offset,
     hits_.fetch_add(1, std::memory_order_relaxed);
     return status;
   }
-  Entry* now = table_->Find(block);
   if (matches) {
+    Entry* now = table_->Find(block);
     if (now && now->gen == gen) now->verified = true;
     hits_.fetch_add(1, std::memory_order_relaxed);
     return Status::Ok();
   }
-  if (now && now->gen == gen && now->state == EntryState::kClean) {
-    LogWarning("cache: block " + std::to_string(block) + ": slot " +
-               std::to_string(slot) + " does not match its checksum (" +
-               (status.ok() ? "content changed" : status.ToString()) +
-               "): dropped, reading the store instead");
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    table_->Remove(now);
-    ++durable_events_;
-  }
+  DropDamaged(block, gen, slot,
+              status.ok() ? "content changed" : status.ToString());
   *retry = true;
   return Status::Ok();
+}
+
+// A clean entry from before the restart whose slot fails its checksum: the
+// store has the block; forget the entry (one log line).
+void CacheStore::DropDamaged(uint64_t block, uint64_t gen, uint32_t slot,
+                             const std::string& why) {
+  Entry* e = table_->Find(block);
+  if (!e || e->gen != gen || e->state != EntryState::kClean) return;
+  LogWarning("cache: block " + std::to_string(block) + ": slot " +
+             std::to_string(slot) + " does not match its checksum (" + why +
+             "): dropped, reading the store instead");
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  table_->Remove(e);
+  ++durable_events_;
+  NotifyRoom();
 }
 
 Status CacheStore::LoadBlock(Lock& lock, uint64_t block, uint32_t offset,
@@ -307,7 +315,9 @@ Status CacheStore::WritePartial(Lock& lock, uint64_t block, uint32_t offset,
   if (e && e->zero) {
     std::memset(buf.data(), 0, buf.size());
   } else if (e) {
-    const uint32_t slot = e->slot;
+    const uint32_t slot = e->slot, crc = e->crc;
+    const uint64_t gen = e->gen;
+    const bool verify = !e->verified;
     table_->Pin(slot);
     lock.unlock();
     Status status = slots_->Read(slot, 0, buf);
@@ -315,6 +325,13 @@ Status CacheStore::WritePartial(Lock& lock, uint64_t block, uint32_t offset,
     table_->Unpin(slot);
     NotifyRoom();
     USBD_RETURN_IF_ERROR(status);
+    if (verify && Crc32c(buf) != crc) {
+      DropDamaged(block, gen, slot, "content changed");
+      lock.unlock();
+      status = inner_->Read(block, 0, buf);
+      lock.lock();
+      USBD_RETURN_IF_ERROR(status);
+    }
   } else {
     Result<bool> absent = KnownAbsent(lock, block);
     USBD_RETURN_IF_ERROR(absent.status());
@@ -341,9 +358,10 @@ Result<bool> CacheStore::KnownAbsent(Lock& lock, uint64_t block) {
   return !allocated[0];
 }
 
+// The checksum is not computed here: the upload computes it on its copy,
+// or the commit that needs it first (kept off the writer's path).
 Status CacheStore::WriteNewSlot(Lock& lock, uint64_t block,
                                 std::span<const uint8_t> content) {
-  uint32_t crc = Crc32c(content);
   Result<uint32_t> slot = AllocateSlot(lock, /*wait=*/true);
   USBD_RETURN_IF_ERROR(slot.status());
   lock.unlock();
@@ -359,8 +377,7 @@ Status CacheStore::WriteNewSlot(Lock& lock, uint64_t block,
   if (!e) e = table_->Create(block);
   if (e->slot != kNoSlot) table_->ReleaseSlot(e->slot);
   e->slot = *slot;
-  e->crc = crc;
-  e->crc_valid = true;
+  e->crc_valid = false;
   e->verified = true;
   e->zero = false;
   e->gen = ++seq_;

@@ -96,7 +96,17 @@ void CacheTable::RebuildFreeList() {
 }
 
 void CacheTable::ReleaseSlot(uint32_t s) {
-  slots_[s].live = false;
+  SlotState& st = slots_[s];
+  if (st.live && st.committed) ++committed_only_;
+  st.live = false;
+  MaybeFree(s);
+}
+
+void CacheTable::SetCommitted(uint32_t s, bool committed) {
+  SlotState& st = slots_[s];
+  if (st.committed == committed) return;
+  if (!st.live) committed ? ++committed_only_ : --committed_only_;
+  st.committed = committed;
   MaybeFree(s);
 }
 
@@ -233,9 +243,10 @@ std::string CacheTable::CheckInvariants(bool quiescent) const {
     if (!slots_[r.slot].committed) fail(block, "committed slot not marked");
     if (slots_[r.slot].free) fail(block, "committed slot on the free list");
   }
-  size_t free_marked = 0;
+  size_t free_marked = 0, committed_only = 0;
   for (size_t s = 0; s < slots_.size(); ++s) {
     const SlotState& st = slots_[s];
+    committed_only += st.committed && !st.live;
     if (entry_refs[s] > 1) bad << "slot " << s << " shared by entries; ";
     if (record_refs[s] > 1) bad << "slot " << s << " in two records; ";
     if (st.committed && record_refs[s] == 0) {
@@ -259,6 +270,10 @@ std::string CacheTable::CheckInvariants(bool quiescent) const {
     }
   }
   if (free_marked != free_.size()) bad << "free list size mismatch; ";
+  if (committed_only != committed_only_) {
+    bad << "committed-only count " << committed_only_ << " != "
+        << committed_only << "; ";
+  }
   return bad.str();
 }
 

@@ -109,6 +109,11 @@ class CacheTable {
   void RebuildFreeList();
   // Clears `live` and frees the slot unless something else still holds it.
   void ReleaseSlot(uint32_t s);
+  // Sets `committed`, keeping count of committed slots no entry uses.
+  void SetCommitted(uint32_t s, bool committed);
+  // Slots only a committed record holds (old versions, evicted blocks): a
+  // commit that moves their records on frees them.
+  size_t committed_only() const { return committed_only_; }
   void Pin(uint32_t s) { ++slots_[s].pins; }
   void Unpin(uint32_t s);
   // Frees the slot when no flag and no pin holds it any more.
@@ -152,6 +157,7 @@ class CacheTable {
   std::unordered_set<uint64_t> to_commit_;
   EntryList lru_, lru_protected_, dirty_, uploaded_;
   uint64_t dirty_count_ = 0;
+  size_t committed_only_ = 0;
 };
 
 }  // namespace usbd

@@ -1,6 +1,7 @@
 // Slot allocation and the group commit of the block cache; the protocol
 // is described at the top of cache_store.cc.
 #include <algorithm>
+#include <array>
 #include <unordered_set>
 
 #include "cache/cache_impl.h"
@@ -18,71 +19,101 @@ RecordKind KindOf(const Entry& e) {
 
 }  // namespace
 
-// A free slot, evicting clean blocks (and committing, when the slots they
-// free are still named by committed records). With `wait`, waits for the
+// A free slot. In order of cost: one freed by a commit that only deletes
+// records (old versions of rewritten blocks); one freed by evicting clean
+// blocks (least recently used first); one freed by a full commit (old
+// versions kept for the last FLUSH). With `wait`, then waits for the
 // write-back to make clean blocks; without, returns kNoSlot instead.
 Result<uint32_t> CacheStore::AllocateSlot(Lock& lock, bool wait) {
   // Evicting a block whose record is committed frees its slot only at the
   // next commit; evict a few such blocks per commit.
-  const size_t batch =
-      std::clamp<size_t>(table_->slot_count() / 64, 1, 64);
+  const size_t batch = std::clamp<size_t>(table_->slot_count() / 64, 1, 64);
+  bool deletes_tried = false, full_tried = false;
   for (;;) {
     uint32_t slot = table_->TakeFreeSlot();
+    if (table_->free_slots() < ReserveSlots()) {
+      house_cv_.notify_one();  // refill the reserve in the background
+    }
     if (slot != kNoSlot) return slot;
+    Status status;
     size_t evicted = 0;
-    while (evicted < batch && table_->free_slots() == 0) {
-      Entry* victim = table_->EvictionCandidate();
-      if (!victim) break;
-      table_->Remove(victim);
-      ++durable_events_;
-      ++evicted;
-    }
-    evictions_.fetch_add(evicted, std::memory_order_relaxed);
-    slot = table_->TakeFreeSlot();
-    if (slot != kNoSlot) return slot;
-    if (index_ && !table_->to_commit().empty()) {
-      // Old versions and evicted blocks still named by committed records
-      // hold their slots until a commit moves the records on.
+    if (index_ && !deletes_tried && table_->committed_only() > 0) {
+      deletes_tried = true;
       lock.unlock();
-      Status status = Commit();
+      status = Commit(CommitScope::kDeletes);
       lock.lock();
-      if (!status.ok()) return status;
-      continue;
+    } else if (table_->EvictionCandidate()) {
+      while (evicted < batch && table_->free_slots() == 0) {
+        Entry* victim = table_->EvictionCandidate();
+        if (!victim) break;
+        table_->Remove(victim);
+        ++durable_events_;
+        ++evicted;
+      }
+      evictions_.fetch_add(evicted, std::memory_order_relaxed);
+      if (index_ && table_->free_slots() == 0) {
+        // The evicted blocks' records go; their slots are free after that.
+        lock.unlock();
+        status = Commit(CommitScope::kDeletes);
+        lock.lock();
+      }
+    } else if (index_ && wait && !full_tried && table_->committed_only() > 0) {
+      // Old versions of dirty blocks, kept for the last FLUSH: committing
+      // the new versions frees them.
+      full_tried = true;
+      lock.unlock();
+      status = Commit(CommitScope::kFull);
+      lock.lock();
+    } else if (!wait) {
+      return kNoSlot;
+    } else {
+      // Everything holds dirty data: wait for the write-back.
+      if (stopping_) return Status::Error(ESHUTDOWN, "cache is shutting down");
+      ++urgent_;
+      ++room_waiters_;
+      work_cv_.notify_all();
+      room_cv_.wait_for(lock, std::chrono::milliseconds(200));
+      --room_waiters_;
+      --urgent_;
+      deletes_tried = full_tried = false;
     }
-    if (!wait) return kNoSlot;
-    if (stopping_) return Status::Error(ESHUTDOWN, "cache is shutting down");
-    ++urgent_;
-    ++room_waiters_;
-    work_cv_.notify_all();
-    room_cv_.wait_for(lock, std::chrono::milliseconds(200));
-    --room_waiters_;
-    --urgent_;
+    if (!status.ok()) return status;
   }
 }
 
-// ---- flush and commit ---------------------------------------------------
-
 Status CacheStore::Flush() {
-  USBD_RETURN_IF_ERROR(Commit());
+  USBD_RETURN_IF_ERROR(Commit(CommitScope::kFull));
   if (wait_for_uploads_) return WaitUploaded();
   return Status::Ok();
 }
 
-Status CacheStore::Commit() {
+// Scopes, each covering the ones before it:
+//  kDeletes (eviction, the write-back): only deletes records, so it frees
+//    the slots they held without syncing the cache file: records of blocks
+//    no longer cached, and records of blocks that are CLEAN now or whose
+//    CLEAN record names a version since rewritten (the store holds that
+//    one; the new one is not flushed yet).
+//  kClean (the housekeeper): also records clean blocks (a restart finds
+//    them cached), syncing the slot file first.
+//  kFull (FLUSH): every change. The only scope that commits dirty blocks,
+//    so only a FLUSH freezes their slots (each is then copied once by its
+//    next write); between flushes, writes to dirty blocks go on in place.
+Status CacheStore::Commit(CommitScope scope) {
   if (!index_) return Status::Ok();
+  const int level = static_cast<int>(scope);
   uint64_t ticket;
   {
     Lock lock(mu_);
-    ticket = ++commit_requested_;
+    ticket = ++commit_requested_[level];
   }
   std::lock_guard commit_lock(commit_mu_);
   std::vector<IndexRecord> puts;
   std::vector<uint64_t> deletes;
   std::vector<size_t> need_crc;
-  uint64_t through;
+  std::array<uint64_t, 3> through;
   {
     Lock lock(mu_);
-    if (commit_done_ >= ticket) return Status::Ok();  // covered meanwhile
+    if (commit_done_[level] >= ticket) return Status::Ok();  // covered
     if (!sync_failure_.ok()) return sync_failure_;
     through = commit_requested_;
     std::unordered_set<uint64_t> pending;
@@ -97,6 +128,18 @@ Status CacheStore::Commit() {
       if (e->state == EntryState::kLoading) continue;  // marked again later
       IndexRecord r{block, e->slot, KindOf(*e), e->crc, e->gen};
       if (c && c->kind == r.kind && c->slot == r.slot && c->gen == r.gen) {
+        continue;
+      }
+      const bool clean = r.kind == RecordKind::kClean;
+      if (scope == CommitScope::kDeletes ||
+          (scope == CommitScope::kClean && !clean)) {
+        // A clean block's record, or a CLEAN record of a dirty block, can
+        // go: the store holds what it promised. A dirty record is flushed
+        // data: only a full commit replaces it.
+        if (c && (clean || c->kind == RecordKind::kClean)) {
+          deletes.push_back(block);
+        }
+        table_->MarkForCommit(block);  // put by a later commit
         continue;
       }
       if (!e->crc_valid) need_crc.push_back(puts.size());
@@ -133,7 +176,9 @@ Status CacheStore::Commit() {
       sync_failure_ = status;
     }
   }
-  if (status.ok()) status = index_->Apply(puts, deletes);
+  if (status.ok() && (!puts.empty() || !deletes.empty())) {
+    status = index_->Apply(puts, deletes);
+  }
 
   Lock lock(mu_);
   if (!status.ok()) {
@@ -151,8 +196,7 @@ Status CacheStore::Commit() {
   auto& committed = table_->committed();
   auto release = [&](const CommittedRecord& old, uint32_t keep) {
     if (old.kind != RecordKind::kZero && old.slot != keep) {
-      table_->slot(old.slot).committed = false;
-      table_->MaybeFree(old.slot);
+      table_->SetCommitted(old.slot, false);
     }
   };
   for (const IndexRecord& r : puts) {
@@ -161,9 +205,8 @@ Status CacheStore::Commit() {
     if (it != committed.end()) release(it->second, keep);
     committed[r.block] = {r.slot, r.kind, r.gen};
     if (r.kind != RecordKind::kZero) {
-      SlotState& st = table_->slot(r.slot);
-      st.committing = false;
-      st.committed = true;
+      table_->slot(r.slot).committing = false;
+      table_->SetCommitted(r.slot, true);
     }
     Entry* e = table_->Find(r.block);
     if (e && e->gen == r.gen && !e->crc_valid) {
@@ -177,8 +220,8 @@ Status CacheStore::Commit() {
     release(it->second, kNoSlot);
     committed.erase(it);
   }
-  commit_done_ = through;
-  last_commit_ms_ = NowMs();
+  for (int i = 0; i <= level; ++i) commit_done_[i] = through[i];
+  if (scope != CommitScope::kDeletes) last_clean_commit_ms_ = NowMs();
   commits_.fetch_add(1, std::memory_order_relaxed);
   NotifyRoom();
   work_cv_.notify_all();

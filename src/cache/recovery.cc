@@ -272,7 +272,7 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
     e->since_ms = now;
     e->slot = slot;
     table_->SetState(e, EntryState::kDirty);
-    table_->slot(slot).committed = true;
+    table_->SetCommitted(slot, true);
     committed[r.block] = {slot, r.kind, r.gen};
     seq_ = std::max(seq_, r.gen);
     ++dirty;

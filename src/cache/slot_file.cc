@@ -1,12 +1,16 @@
 #include "cache/slot_file.h"
 
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 
 #include "cache/crc32c.h"
 #include "util/fd.h"
@@ -52,6 +56,60 @@ std::string Directory(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+// Copies to and from the mapped cache file. An I/O error under a mapping
+// arrives as SIGBUS, not as an error code; the handler turns a SIGBUS
+// raised inside a guarded copy into an error of that copy (EIO) and passes
+// any other SIGBUS on to the handler that was there before.
+// volatile: the stores around memcpy must not be optimised away.
+thread_local sigjmp_buf* volatile t_copy_guard = nullptr;
+struct sigaction g_previous_sigbus;
+
+void OnSigbus(int sig, siginfo_t* info, void* context) {
+  if (sigjmp_buf* guard = t_copy_guard) {
+    t_copy_guard = nullptr;
+    siglongjmp(*guard, 1);
+  }
+  if (g_previous_sigbus.sa_flags & SA_SIGINFO) {
+    if (g_previous_sigbus.sa_sigaction) {
+      g_previous_sigbus.sa_sigaction(sig, info, context);
+      return;
+    }
+  } else if (g_previous_sigbus.sa_handler != SIG_DFL &&
+             g_previous_sigbus.sa_handler != SIG_IGN) {
+    g_previous_sigbus.sa_handler(sig);
+    return;
+  }
+  ::signal(SIGBUS, SIG_DFL);
+  ::raise(SIGBUS);
+}
+
+void InstallSigbusHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action = {};
+    action.sa_sigaction = OnSigbus;
+    // SA_NODEFER: the handler leaves by siglongjmp without restoring the
+    // signal mask, so SIGBUS must not be blocked while it runs.
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGBUS, &action, &g_previous_sigbus);
+  });
+}
+
+// memcpy that reports an I/O error of the mapped file instead of dying.
+Status GuardedCopy(void* to, const void* from, size_t size) {
+  sigjmp_buf guard;
+  if (sigsetjmp(guard, 0) != 0) {
+    return Status::IoError("I/O error in the mapped cache file (SIGBUS)");
+  }
+  t_copy_guard = &guard;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::memcpy(to, from, size);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_copy_guard = nullptr;
+  return Status::Ok();
 }
 
 class MemorySlotFile : public SlotFile {
@@ -104,6 +162,7 @@ class FileSlotFile : public SlotFile {
  public:
   FileSlotFile(std::string path, Fd fd, uint32_t block_size)
       : path_(std::move(path)), fd_(std::move(fd)), block_size_(block_size) {}
+  ~FileSlotFile() override { Unmap(); }
 
   bool persistent() const override { return true; }
   std::string path() const override { return path_; }
@@ -151,6 +210,7 @@ class FileSlotFile : public SlotFile {
       *why = "cache file is shorter than its header says (truncated)";
       return std::nullopt;
     }
+    Map(static_cast<uint64_t>(st.st_size));
     return header;
   }
 
@@ -166,6 +226,7 @@ class FileSlotFile : public SlotFile {
                 std::min<size_t>(64, header.volume_uuid.size()));
     Put32(h + 120, Crc32c({h, 120}));
     uint64_t size = kHeaderSize + uint64_t{header.slot_count} * block_size_;
+    Unmap();
     if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
       return ErrnoStatus("cannot size cache file " + path_);
     }
@@ -187,18 +248,25 @@ class FileSlotFile : public SlotFile {
     std::string dir = Directory(path_);
     Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir_fd.valid()) (void)::fsync(dir_fd.get());
+    Map(size);
     return Status::Ok();
   }
 
   Status Read(uint32_t slot, uint32_t offset,
               std::span<uint8_t> out) override {
-    return PreadAll(fd_.get(), out, Offset(slot) + offset)
-        .WithContext("cache file " + path_ + " slot " + std::to_string(slot));
+    uint64_t at = Offset(slot) + offset;
+    Status status = map_ ? GuardedCopy(out.data(), map_ + at, out.size())
+                         : PreadAll(fd_.get(), out, at);
+    return status.WithContext("cache file " + path_ + " slot " +
+                              std::to_string(slot));
   }
   Status Write(uint32_t slot, uint32_t offset,
                std::span<const uint8_t> data) override {
-    return PwriteAll(fd_.get(), data, Offset(slot) + offset)
-        .WithContext("cache file " + path_ + " slot " + std::to_string(slot));
+    uint64_t at = Offset(slot) + offset;
+    Status status = map_ ? GuardedCopy(map_ + at, data.data(), data.size())
+                         : PwriteAll(fd_.get(), data, at);
+    return status.WithContext("cache file " + path_ + " slot " +
+                              std::to_string(slot));
   }
   Status Sync() override {
     if (::fdatasync(fd_.get()) != 0) return ErrnoStatus("fdatasync " + path_);
@@ -210,9 +278,30 @@ class FileSlotFile : public SlotFile {
     return kHeaderSize + uint64_t{slot} * block_size_;
   }
 
+  // Slots are copied through a shared mapping when their space is reserved
+  // (no write can then fail for want of space): pwrite takes the inode's
+  // lock, so concurrent writers queue on it, and a memcpy does not.
+  // fdatasync writes back pages dirtied through the mapping too.
+  void Map(uint64_t size) {
+    Unmap();
+    if (!preallocated()) return;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     fd_.get(), 0);
+    if (p == MAP_FAILED) return;  // pread/pwrite then
+    InstallSigbusHandler();
+    map_ = static_cast<uint8_t*>(p);
+    map_size_ = size;
+  }
+  void Unmap() {
+    if (map_) ::munmap(map_, map_size_);
+    map_ = nullptr;
+  }
+
   const std::string path_;
   Fd fd_;
   const uint32_t block_size_;
+  uint8_t* map_ = nullptr;  // set only while no other call runs
+  uint64_t map_size_ = 0;
 };
 
 }  // namespace

@@ -21,6 +21,9 @@
 // where the file system allows, so a full disk is found at start rather
 // than in the middle of a write; where it does not, a write that finds the
 // disk full fails with ENOSPC and changes nothing the cache relies on.
+// A preallocated file is accessed through a shared mapping (memcpy; an I/O
+// error, which the kernel reports as SIGBUS, becomes EIO of that call),
+// otherwise with pread/pwrite.
 //
 // Thread safety: Read, Write and Sync may be called concurrently (the
 // callers keep concurrent writes to one slot apart). Format is called

@@ -1,9 +1,13 @@
 // The block cache's threads: upload workers (write-back), read-ahead
 // workers and a housekeeper (periodic commit, expiry); and Shutdown(),
 // which drains the dirty blocks first. States and rules: cache_store.cc.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "cache/cache_impl.h"
+#include "cache/crc32c.h"
 #include "util/log.h"
 
 namespace usbd::cache_internal {
@@ -11,7 +15,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr int64_t kCommitIntervalMs = 2000;
+// The background commit keeps the index near the table (a restart then
+// re-uploads little and finds recent reads cached); each commit turns the
+// dirty slots into committed ones that the next write must copy, so not
+// too often.
+constexpr int64_t kCommitIntervalMs = 10000;
 constexpr int64_t kInnerFlushIntervalMs = 1000;
 constexpr size_t kInnerFlushBatch = 64;
 
@@ -50,6 +58,8 @@ void CacheStore::StopThreads() {
 // ---- uploads --------------------------------------------------------------
 
 void CacheStore::UploadWorker() {
+  // Uploads are background work: let the threads serving clients go first.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   Lock lock(mu_);
   while (!stopping_) {
     int64_t now = NowMs();
@@ -65,7 +75,7 @@ void CacheStore::UploadWorker() {
     }
     if (NeedsCommitBeforeUpload(*e)) {
       lock.unlock();
-      Status status = Commit();
+      Status status = Commit(CommitScope::kDeletes);
       lock.lock();
       if (!status.ok()) work_cv_.wait_for(lock, milliseconds(1000));
       continue;
@@ -113,14 +123,25 @@ void CacheStore::UploadOne(Lock& lock, Entry* e) {
     status = inner_caps_.trim ? inner_->Trim(block)
                               : inner_->Write(block, 0, zero_block_);
   } else {
+    // Copy the slot, then let it go: a slot pinned for the whole upload
+    // would make every write to the block meanwhile copy the block.
     std::span<uint8_t> buf = ThreadBuffer(geometry_.block_size);
     status = slots_->Read(slot, 0, buf);
+    const uint32_t crc = Crc32c(buf);
+    lock.lock();
+    table_->Unpin(slot);
+    e = table_->Find(block);
+    if (status.ok() && e->gen == gen && !e->crc_valid) {
+      e->crc = crc;  // saves the commit reading the slot again
+      e->crc_valid = true;
+    }
+    NotifyRoom();
+    lock.unlock();
     if (status.ok()) status = inner_->Write(block, 0, buf);
   }
 
   lock.lock();
   --uploads_in_flight_;
-  if (!zero) table_->Unpin(slot);
   e = table_->Find(block);  // an uploading entry is never removed
   table_->SetUploading(e, false);
   const int64_t now = NowMs();
@@ -317,15 +338,16 @@ void CacheStore::Housekeeper() {
     // Keep the index close to the table, so a restart re-uploads little
     // and finds the blocks read since the last FLUSH.
     if (index_ && !table_->to_commit().empty() &&
-        now - last_commit_ms_ >= kCommitIntervalMs) {
+        now - last_clean_commit_ms_ >= kCommitIntervalMs) {
       lock.unlock();
-      Status status = Commit();
+      Status status = Commit(CommitScope::kClean);
       lock.lock();
       if (!status.ok()) {
-        last_commit_ms_ = now;  // try again later, not at once
+        last_clean_commit_ms_ = now;  // try again later, not at once
         LogWarning("cache: background commit failed: " + status.ToString());
       }
     }
+    RefillFreeSlots(lock);
     const int64_t timeout = options_.timeout.count();
     if (timeout > 0 && now - last_sweep >= std::max<int64_t>(1000, timeout / 4)) {
       last_sweep = now;
@@ -339,6 +361,38 @@ void CacheStore::Housekeeper() {
       }
       if (!expired.empty()) NotifyRoom();
     }
+  }
+}
+
+// Keeps a reserve of free slots, so writers rarely find none: a slot freed
+// by evicting a block whose record is committed needs a commit first, and
+// one commit for many evictions is cheaper than one per few writes.
+void CacheStore::RefillFreeSlots(Lock& lock) {
+  const size_t low = ReserveSlots();
+  if (low < 4 || table_->free_slots() >= low) return;
+  const size_t target = 2 * low;
+  if (index_ && table_->committed_only() > 0) {
+    // Old versions first: freeing them costs no cached block.
+    lock.unlock();
+    (void)Commit(CommitScope::kDeletes);
+    lock.lock();
+    if (table_->free_slots() >= low) return;
+  }
+  size_t evicted = 0;
+  while (table_->free_slots() + evicted < target) {
+    Entry* victim = table_->EvictionCandidate();
+    if (!victim) break;
+    table_->Remove(victim);
+    ++durable_events_;
+    ++evicted;
+  }
+  evictions_.fetch_add(evicted, std::memory_order_relaxed);
+  NotifyRoom();
+  if (evicted > 0 && index_ && !table_->to_commit().empty()) {
+    lock.unlock();
+    // A failure is retried by the next round, or by a writer.
+    (void)Commit(CommitScope::kDeletes);
+    lock.lock();
   }
 }
 
@@ -385,7 +439,7 @@ Status CacheStore::Shutdown() {
   if (!started_) return inner_->Shutdown();
   Status status = Drain();
   // Record the clean state, so the next start re-uploads nothing.
-  Status committed = Commit();
+  Status committed = Commit(CommitScope::kFull);
   StopThreads();
   started_ = false;
   if (status.ok()) status = committed;

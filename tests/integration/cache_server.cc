@@ -139,6 +139,13 @@ int Run(int argc, char** argv) {
       nbd::Serve(server, &frontend, listener->fd.get(), signal_fd);
   if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
   int exit_code = served.ok() ? 0 : 1;
+  std::vector<StatEntry> stats;
+  store->CollectStats(&stats);
+  std::string line = "stats:";
+  for (const StatEntry& s : stats) {
+    line += " " + s.name + "=" + std::to_string(s.value);
+  }
+  LogInfo(line);
   status = store->Shutdown();
   if (!status.ok()) {
     LogError("shutdown: " + status.ToString());

@@ -59,7 +59,7 @@ TEST(CacheTableTest, ASlotIsFreeOnlyWhenNothingHoldsIt) {
   Entry* e = CleanEntry(t, 3);
   uint32_t s = e->slot;
   t.committed()[3] = {s, RecordKind::kClean, 1};
-  t.slot(s).committed = true;
+  t.SetCommitted(s, true);
   t.Pin(s);
   size_t free_before = t.free_slots();
   t.Remove(e);  // no longer live, but committed and pinned
@@ -67,10 +67,11 @@ TEST(CacheTableTest, ASlotIsFreeOnlyWhenNothingHoldsIt) {
   t.Unpin(s);
   EXPECT_EQ(t.free_slots(), free_before);  // still named by the record
   EXPECT_TRUE(t.to_commit().contains(3));  // the record must go
+  EXPECT_EQ(t.committed_only(), 1u);
   t.committed().erase(3);
-  t.slot(s).committed = false;
-  t.MaybeFree(s);
+  t.SetCommitted(s, false);
   EXPECT_EQ(t.free_slots(), free_before + 1);
+  EXPECT_EQ(t.committed_only(), 0u);
   EXPECT_EQ(t.CheckInvariants(true), "");
 }
 
@@ -84,7 +85,7 @@ TEST(CacheTableTest, OnlyPrivateSlotsMayBeWrittenInPlace) {
   t.Pin(e->slot);
   EXPECT_FALSE(t.Private(e->slot));
   t.Unpin(e->slot);
-  t.slot(e->slot).committed = true;
+  t.SetCommitted(e->slot, true);
   EXPECT_FALSE(t.Private(e->slot));
 }
 
