@@ -56,7 +56,8 @@ long StatusKiB(const char* key) {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind(key, 0) == 0) return std::stol(line.substr(line.find(':') + 1));
+    if (line.rfind(key, 0) == 0)
+      return std::stol(line.substr(line.find(':') + 1));
   }
   return -1;
 }
@@ -132,6 +133,7 @@ int Run(int argc, char** argv) {
     if (s.name == "cache.hits") hits = s.value;
   }
   long reread_rss = StatusKiB("VmRSS");
+  long anon = StatusKiB("RssAnon"), file = StatusKiB("RssFile");
   (void)cache->Shutdown();
   if (std::getenv("VERBOSE")) {
     for (const StatEntry& s : stats) {
@@ -147,11 +149,15 @@ int Run(int argc, char** argv) {
       "  start-up with %u entries: %.2f s\n"
       "  re-read, all hits:      %.2f s (%lu hits)\n"
       "  resident memory: %ld MiB before, %ld MiB filled, %ld MiB after "
-      "start-up, %ld MiB after re-read (peak %ld MiB)\n",
+      "start-up, %ld MiB after re-read (peak %ld MiB)\n"
+      "  of which after re-read: %ld MiB the process's own (RssAnon), "
+      "%ld MiB mapped file pages (RssFile: the cache file and index in the "
+      "page cache, reclaimable)\n",
       entries, block_size, double(entries) * block_size / (1 << 30),
       double(volume) / (1ull << 30), fill, shutdown, entries, startup, reread,
       static_cast<unsigned long>(hits), base / 1024, filled_rss / 1024,
-      started_rss / 1024, reread_rss / 1024, StatusKiB("VmHWM") / 1024);
+      started_rss / 1024, reread_rss / 1024, StatusKiB("VmHWM") / 1024,
+      anon / 1024, file / 1024);
   return 0;
 }
 

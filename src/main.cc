@@ -139,10 +139,10 @@ int Run(Options options) {
   info.can_fast_zero = frontend.capabilities().fast_zero;
   server_options.threads_per_connection = options.nbd_threads;
 
-  const std::string description =
-      options.export_name + " (" + HumanSize(info.size) + ", " +
-      HumanSize(frontend.block_size()) + " blocks" +
-      (info.read_only ? ", read-only" : "") + ")";
+  const std::string description = options.export_name + " (" +
+                                  HumanSize(info.size) + ", " +
+                                  HumanSize(frontend.block_size()) + " blocks" +
+                                  (info.read_only ? ", read-only" : "") + ")";
   Result<int> served = 0;
   if (options.nbd) {
     kernel::KernelServeOptions kernel_options;

@@ -39,8 +39,7 @@ class CacheStore : public BlockStore {
   Capabilities capabilities() const override;
   Status Start() override;
   Status Shutdown() override;
-  Status Read(uint64_t block, uint32_t offset,
-              std::span<uint8_t> out) override;
+  Status Read(uint64_t block, uint32_t offset, std::span<uint8_t> out) override;
   Status Write(uint64_t block, uint32_t offset,
                std::span<const uint8_t> data) override;
   Status Trim(uint64_t block) override;
@@ -120,14 +119,14 @@ class CacheStore : public BlockStore {
   std::unique_ptr<CacheIndex> index_;  // null in memory-only mode
 
   mutable std::mutex mu_;
-  std::unique_ptr<CacheTable> table_;  // guarded by mu_
-  std::condition_variable entry_cv_;   // loads finish, in-place writes end
-  std::condition_variable room_cv_;    // slots freed, dirty count falls
-  std::condition_variable work_cv_;    // write-back work appeared
+  std::unique_ptr<CacheTable> table_;    // guarded by mu_
+  std::condition_variable entry_cv_;     // loads finish, in-place writes end
+  std::condition_variable room_cv_;      // slots freed, dirty count falls
+  std::condition_variable work_cv_;      // write-back work appeared
   std::condition_variable progress_cv_;  // uploads and flushes finished
   std::condition_variable ahead_cv_;     // read-ahead work appeared
   std::condition_variable house_cv_;     // only to stop the housekeeper
-  uint64_t seq_ = 0;                   // last generation handed out
+  uint64_t seq_ = 0;                     // last generation handed out
   int room_waiters_ = 0;
   int urgent_ = 0;  // callers waiting on the write-back: ignore the delay
   bool started_ = false;
@@ -152,13 +151,13 @@ class CacheStore : public BlockStore {
   std::deque<uint64_t> ahead_queue_;
 
   // Group commit: callers take a ticket; one of them commits for all.
-  std::mutex commit_mu_;          // held by the committing thread
+  std::mutex commit_mu_;  // held by the committing thread
   // Per CommitScope; a commit of one scope covers the weaker ones.
   std::array<uint64_t, 3> commit_requested_{};  // guarded by mu_
   std::array<uint64_t, 3> commit_done_{};       // guarded by mu_
-  int64_t last_clean_commit_ms_ = 0;  // guarded by mu_
-  Status sync_failure_;            // sticky, guarded by mu_
-  std::vector<uint8_t> commit_buffer_;  // guarded by commit_mu_
+  int64_t last_clean_commit_ms_ = 0;            // guarded by mu_
+  Status sync_failure_;                         // sticky, guarded by mu_
+  std::vector<uint8_t> commit_buffer_;          // guarded by commit_mu_
 
   // Serialise writers and trimmers of one block (partial writes must not
   // lose each other's bytes); readers never take them.
@@ -167,9 +166,9 @@ class CacheStore : public BlockStore {
   std::vector<std::thread> threads_;
 
   mutable std::atomic<uint64_t> hits_{0}, misses_{0}, read_throughs_{0},
-      read_aheads_{0}, writes_{0}, in_place_writes_{0}, trims_{0},
-      uploads_{0}, upload_errors_{0}, evictions_{0}, commits_{0},
-      write_waits_{0}, dropped_{0};
+      read_aheads_{0}, writes_{0}, in_place_writes_{0}, trims_{0}, uploads_{0},
+      upload_errors_{0}, evictions_{0}, commits_{0}, write_waits_{0},
+      dropped_{0};
 };
 
 }  // namespace usbd::cache_internal

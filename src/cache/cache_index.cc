@@ -73,7 +73,8 @@ class Txn {
 
 class LmdbIndex : public CacheIndex {
  public:
-  LmdbIndex(std::string path, MDB_env* env) : path_(std::move(path)), env_(env) {}
+  LmdbIndex(std::string path, MDB_env* env)
+      : path_(std::move(path)), env_(env) {}
   ~LmdbIndex() override { mdb_env_close(env_); }
 
   Status OpenDatabases() {

@@ -34,22 +34,27 @@
 //   pins        readers, loaders and uploaders using it
 //   writing     an in-place write to it is in progress
 //
-// Commit (Flush; eviction and the write-back when they need one): snapshot
-// the entries changed since the last commit and mark their slots
-// committing; wait for in-place writes to them to end; compute missing
-// checksums; fdatasync the slot file; write the records (put block -> slot,
-// kind, crc, generation; delete blocks no longer cached) in one LMDB
-// transaction. Then the slots the old records named are released. Commits
-// are serialised; a Flush arriving during one waits for it and is covered
-// by the next (group commit). A failed fdatasync is sticky: no later commit
-// can promise what it lost.
+// Commit: snapshot the entries changed since the last commit and mark
+// their slots committing; wait for in-place writes to them to end; compute
+// missing checksums (writes leave them to the upload, which checksums its
+// copy, or to here); fdatasync the slot file; write the records (put block
+// -> slot, kind, crc, generation; delete) in one LMDB transaction; then
+// release the slots the old records named. Commits are serialised; a
+// caller arriving during one waits and is covered by the next (group
+// commit). Three scopes (commit.cc): FLUSH commits everything; the
+// housekeeper records clean blocks; eviction and the write-back only delete
+// records, which needs no fdatasync and leaves dirty slots private, so
+// writes to dirty blocks go on in place between flushes. A failed
+// fdatasync is sticky: no later commit can promise what it lost.
 //
 // Upload rule: a block whose committed record is CLEAN with another
-// generation is committed before it is uploaded, and a record becomes
-// CLEAN only after the store flushed the upload, so a crash can never leave
-// a clean record naming content the store does not hold. Trims travel the
-// same way (zero entries), so a trimmed dirty block is never uploaded
-// later. A block with no entry reads what the store holds.
+// generation has that record deleted before it is uploaded, and a record
+// becomes CLEAN only after the store flushed the upload, so a crash can
+// never leave a clean record naming content the store does not hold. An
+// upload copies the slot first and uploads the copy (the slot is pinned
+// only for the copy). Trims travel the same way (zero entries), so a
+// trimmed dirty block is never uploaded later. A block with no entry reads
+// what the store holds.
 //
 // Invariants (CacheTable::CheckInvariants; the unit tests check them):
 //  I1 every slot is either free (on the free list, nothing holds it) or
@@ -89,7 +94,6 @@ std::span<uint8_t> ThreadBuffer(uint32_t size) {
   if (buffer.size() < size) buffer.resize(size);
   return {buffer.data(), size};
 }
-
 
 CacheStore::CacheStore(CacheOptions options, VolumeIdentity volume,
                        std::unique_ptr<BlockStore> inner)
@@ -470,8 +474,8 @@ Status CacheStore::QueryAllocation(uint64_t first, uint64_t count,
     if (stale && attempt < 3) continue;
     auto overlay = [&](const Entry& e) {
       if (e.block < first || e.block - first >= count) return;
-      bool dirty = e.state == EntryState::kDirty ||
-                   e.state == EntryState::kUploaded;
+      bool dirty =
+          e.state == EntryState::kDirty || e.state == EntryState::kUploaded;
       if (dirty) {
         (*allocated)[e.block - first] = !e.zero;
       } else if (stale && e.state == EntryState::kClean) {
@@ -534,10 +538,10 @@ Result<std::unique_ptr<BlockStore>> NewCacheStore(
   }
   if (volume.block_size != geometry.block_size ||
       volume.size != geometry.size_bytes()) {
-    return Status::Invalid("block cache: volume geometry (" +
-                           std::to_string(volume.size) + " bytes in blocks of " +
-                           std::to_string(volume.block_size) +
-                           ") differs from the store's");
+    return Status::Invalid(
+        "block cache: volume geometry (" + std::to_string(volume.size) +
+        " bytes in blocks of " + std::to_string(volume.block_size) +
+        ") differs from the store's");
   }
   if (options.threads == 0) {
     return Status::Invalid("--blockCacheThreads must be at least 1");

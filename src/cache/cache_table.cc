@@ -6,10 +6,14 @@ namespace usbd {
 
 const char* EntryStateName(EntryState state) {
   switch (state) {
-    case EntryState::kLoading: return "loading";
-    case EntryState::kClean: return "clean";
-    case EntryState::kDirty: return "dirty";
-    case EntryState::kUploaded: return "uploaded";
+    case EntryState::kLoading:
+      return "loading";
+    case EntryState::kClean:
+      return "clean";
+    case EntryState::kDirty:
+      return "dirty";
+    case EntryState::kUploaded:
+      return "uploaded";
   }
   return "?";
 }
@@ -164,11 +168,16 @@ const CommittedRecord* CacheTable::CommittedFor(uint64_t block) const {
 
 EntryList* CacheTable::ListFor(ListId id) {
   switch (id) {
-    case ListId::kLru: return &lru_;
-    case ListId::kLruProtected: return &lru_protected_;
-    case ListId::kDirty: return &dirty_;
-    case ListId::kUploaded: return &uploaded_;
-    case ListId::kNone: break;
+    case ListId::kLru:
+      return &lru_;
+    case ListId::kLruProtected:
+      return &lru_protected_;
+    case ListId::kDirty:
+      return &dirty_;
+    case ListId::kUploaded:
+      return &uploaded_;
+    case ListId::kNone:
+      break;
   }
   return nullptr;
 }
@@ -177,12 +186,14 @@ namespace {
 
 ListId ListOf(const Entry& e, uint64_t num_protected) {
   switch (e.state) {
-    case EntryState::kLoading: return ListId::kNone;
+    case EntryState::kLoading:
+      return ListId::kNone;
     case EntryState::kClean:
       return e.block < num_protected ? ListId::kLruProtected : ListId::kLru;
     case EntryState::kDirty:
       return e.uploading ? ListId::kNone : ListId::kDirty;
-    case EntryState::kUploaded: return ListId::kUploaded;
+    case EntryState::kUploaded:
+      return ListId::kUploaded;
   }
   return ListId::kNone;
 }
@@ -228,9 +239,10 @@ std::string CacheTable::CheckInvariants(bool quiescent) const {
       if (slots_[e.slot].free) fail(block, "its slot is on the free list");
     }
   }
-  if (dirty != dirty_count_) bad << "dirty count " << dirty_count_ << " != " << dirty << "; ";
-  if (on_lists != lru_.size() + lru_protected_.size() + dirty_.size() +
-                      uploaded_.size()) {
+  if (dirty != dirty_count_)
+    bad << "dirty count " << dirty_count_ << " != " << dirty << "; ";
+  if (on_lists !=
+      lru_.size() + lru_protected_.size() + dirty_.size() + uploaded_.size()) {
     bad << "list sizes disagree with entries; ";
   }
   for (const auto& [block, r] : committed_) {
@@ -271,8 +283,8 @@ std::string CacheTable::CheckInvariants(bool quiescent) const {
   }
   if (free_marked != free_.size()) bad << "free list size mismatch; ";
   if (committed_only != committed_only_) {
-    bad << "committed-only count " << committed_only_ << " != "
-        << committed_only << "; ";
+    bad << "committed-only count " << committed_only_
+        << " != " << committed_only << "; ";
   }
   return bad.str();
 }

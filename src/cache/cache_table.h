@@ -53,8 +53,8 @@ struct Entry {
 };
 
 struct SlotState {
-  uint16_t pins = 0;        // readers and uploaders reading the slot
-  bool live : 1 = false;    // an entry's content, or reserved by a writer
+  uint16_t pins = 0;            // readers and uploaders reading the slot
+  bool live : 1 = false;        // an entry's content, or reserved by a writer
   bool committed : 1 = false;   // a committed index record maps to it
   bool committing : 1 = false;  // named by the commit in flight
   bool writing : 1 = false;     // an in-place write is in progress

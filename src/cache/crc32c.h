@@ -1,7 +1,8 @@
 // CRC-32C (Castagnoli), the checksum the block cache keeps of every slot.
 //
 // Uses the SSE 4.2 crc32 instruction when the CPU has it, else a
-// table-driven fallback (slicing by 8). Both give the same values: Crc32c("123456789") == 0xe3069283.
+// table-driven fallback (slicing by 8). Both give the same values:
+// Crc32c("123456789") == 0xe3069283.
 #ifndef USBD_CACHE_CRC32C_H_
 #define USBD_CACHE_CRC32C_H_
 

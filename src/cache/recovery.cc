@@ -95,8 +95,8 @@ Status CacheStore::OpenCache() {
         "cache " + path + ": " + problem + ", but its index holds " +
         std::to_string(dirty) +
         " dirty blocks not yet uploaded; refusing to drop them (start usbd "
-        "with the volume they belong to, or move " + path + " and " + path +
-        ".lmdb away to start with an empty cache)");
+        "with the volume they belong to, or move " +
+        path + " and " + path + ".lmdb away to start with an empty cache)");
   };
 
   const bool paired = header && *meta && header->cache_id == (*meta)->cache_id;
@@ -181,13 +181,13 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
     uint32_t& o = owner[r.slot];
     if (o != UINT32_MAX) {
       const IndexRecord& other = records[o];
-      bool mine = (r.kind == RecordKind::kDirty) !=
-                          (other.kind == RecordKind::kDirty)
-                      ? r.kind == RecordKind::kDirty
-                      : r.gen > other.gen;
+      bool mine =
+          (r.kind == RecordKind::kDirty) != (other.kind == RecordKind::kDirty)
+              ? r.kind == RecordKind::kDirty
+              : r.gen > other.gen;
       size_t loser = mine ? o : i;
-      drop(records[loser], "shares slot " + std::to_string(r.slot) +
-                               " with another block");
+      drop(records[loser],
+           "shares slot " + std::to_string(r.slot) + " with another block");
       keep[loser] = false;
       if (!mine) continue;
     }
@@ -201,8 +201,9 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
     if (!keep[i] || r.kind != RecordKind::kDirty) continue;
     Status status = slots_->Read(r.slot, 0, buf);
     if (!status.ok() || Crc32c(buf) != r.crc) {
-      LogError("cache: block " + std::to_string(r.block) + ": dirty data in slot " +
-               std::to_string(r.slot) + " fails its checksum (" +
+      LogError("cache: block " + std::to_string(r.block) +
+               ": dirty data in slot " + std::to_string(r.slot) +
+               " fails its checksum (" +
                (status.ok() ? "damaged on the cache disk" : status.ToString()) +
                "): dropped");
       deletes.push_back(r.block);
@@ -258,8 +259,8 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
       return Status::Invalid(
           "cache " + path + ": cannot shrink to " + std::to_string(slots) +
           " blocks while it holds more dirty blocks; start once with "
-          "--blockCacheSize=" + std::to_string(old_slots) +
-          " so they are uploaded");
+          "--blockCacheSize=" +
+          std::to_string(old_slots) + " so they are uploaded");
     }
     USBD_RETURN_IF_ERROR(slots_->Read(r.slot, 0, buf));
     USBD_RETURN_IF_ERROR(slots_->Write(slot, 0, buf));

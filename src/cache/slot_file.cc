@@ -115,12 +115,11 @@ Status GuardedCopy(void* to, const void* from, size_t size) {
 class MemorySlotFile : public SlotFile {
  public:
   MemorySlotFile(uint32_t block_size, uint32_t slot_count)
-      : block_size_(block_size),
-        bytes_(uint64_t{block_size} * slot_count) {
-    void* p = bytes_ == 0 ? MAP_FAILED
-                          : ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
-                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                                   -1, 0);
+      : block_size_(block_size), bytes_(uint64_t{block_size} * slot_count) {
+    void* p = bytes_ == 0
+                  ? MAP_FAILED
+                  : ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     base_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
   }
   ~MemorySlotFile() override {
@@ -138,8 +137,7 @@ class MemorySlotFile : public SlotFile {
     if (!base_) return Status::Error(ENOMEM, "cannot map the memory cache");
     return Status::Ok();
   }
-  Status Read(uint32_t slot, uint32_t offset,
-              std::span<uint8_t> out) override {
+  Status Read(uint32_t slot, uint32_t offset, std::span<uint8_t> out) override {
     std::memcpy(out.data(), At(slot) + offset, out.size());
     return Status::Ok();
   }
@@ -234,8 +232,7 @@ class FileSlotFile : public SlotFile {
     // up later does not fail writes into the cache.
     int err = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(size));
     if (err == ENOSPC) {
-      LogWarning("cache file " + path_ +
-                 ": not enough free space to reserve " +
+      LogWarning("cache file " + path_ + ": not enough free space to reserve " +
                  std::to_string(size >> 20) +
                  " MiB; writes into the cache fail with ENOSPC when the disk "
                  "is full");
@@ -252,8 +249,7 @@ class FileSlotFile : public SlotFile {
     return Status::Ok();
   }
 
-  Status Read(uint32_t slot, uint32_t offset,
-              std::span<uint8_t> out) override {
+  Status Read(uint32_t slot, uint32_t offset, std::span<uint8_t> out) override {
     uint64_t at = Offset(slot) + offset;
     Status status = map_ ? GuardedCopy(out.data(), map_ + at, out.size())
                          : PreadAll(fd_.get(), out, at);
@@ -285,8 +281,8 @@ class FileSlotFile : public SlotFile {
   void Map(uint64_t size) {
     Unmap();
     if (!preallocated()) return;
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                     fd_.get(), 0);
+    void* p =
+        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
     if (p == MAP_FAILED) return;  // pread/pwrite then
     InstallSigbusHandler();
     map_ = static_cast<uint8_t*>(p);
@@ -317,8 +313,8 @@ Result<std::unique_ptr<SlotFile>> OpenSlotFile(const std::string& path,
   if (!fd.valid()) return ErrnoStatus("cannot open cache file " + path);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return Status::Error(EBUSY, "cache file " + path +
-                                      " is busy: another usbd is using it");
+      return Status::Error(
+          EBUSY, "cache file " + path + " is busy: another usbd is using it");
     }
     return ErrnoStatus("cannot lock cache file " + path);
   }

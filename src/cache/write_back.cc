@@ -165,8 +165,8 @@ void CacheStore::UploadOne(Lock& lock, Entry* e) {
     if (fail_streak_++ == 0) failing_since_ms_ = now;
     // Back off in proportion to how long the store has been failing: a
     // blip costs 100 ms, an outage at most 30 s between attempts.
-    e->since_ms = now + std::clamp<int64_t>((now - failing_since_ms_) / 2,
-                                            100, 30000);
+    e->since_ms =
+        now + std::clamp<int64_t>((now - failing_since_ms_) / 2, 100, 30000);
     if (now - last_failure_log_ms_ >= 10000) {
       last_failure_log_ms_ = now;
       LogWarning("cache: upload of block " + std::to_string(block) +
@@ -180,8 +180,8 @@ void CacheStore::UploadOne(Lock& lock, Entry* e) {
 }
 
 bool CacheStore::ShouldFlushInner(int64_t now) const {
-  if (!inner_caps_.flush || inner_flushing_ || uploads_since_inner_flush_ == 0 ||
-      now < inner_flush_retry_ms_) {
+  if (!inner_caps_.flush || inner_flushing_ ||
+      uploads_since_inner_flush_ == 0 || now < inner_flush_retry_ms_) {
     return false;
   }
   if (urgent_ > 0 || draining_) return true;
@@ -295,8 +295,10 @@ void CacheStore::NoteRead(uint64_t block) {
   }
   last_read_ = block;
   if (run_ < options_.read_ahead_trigger) return;
-  uint64_t end = std::min(block + 1 + options_.read_ahead, geometry_.block_count);
-  uint64_t from = ahead_next_ > block && ahead_next_ <= end ? ahead_next_ : block + 1;
+  uint64_t end =
+      std::min(block + 1 + options_.read_ahead, geometry_.block_count);
+  uint64_t from =
+      ahead_next_ > block && ahead_next_ <= end ? ahead_next_ : block + 1;
   for (uint64_t b = from; b < end; ++b) {
     if (!table_->Find(b)) ahead_queue_.push_back(b);
   }
@@ -349,7 +351,8 @@ void CacheStore::Housekeeper() {
     }
     RefillFreeSlots(lock);
     const int64_t timeout = options_.timeout.count();
-    if (timeout > 0 && now - last_sweep >= std::max<int64_t>(1000, timeout / 4)) {
+    if (timeout > 0 &&
+        now - last_sweep >= std::max<int64_t>(1000, timeout / 4)) {
       last_sweep = now;
       std::vector<uint64_t> expired;
       table_->ForEachEntry([&](const Entry& e) {

@@ -124,15 +124,15 @@ struct Options {
   // --- Block cache (cache/cache_store.h) -----------------------------------
   // --blockCacheSize in blocks; 0: no cache (unless --blockCacheFile).
   uint32_t block_cache_size = 0;
-  std::string block_cache_file;             // --blockCacheFile ("": memory)
+  std::string block_cache_file;               // --blockCacheFile ("": memory)
   uint32_t block_cache_write_delay_ms = 250;  // --blockCacheWriteDelay
-  uint32_t block_cache_threads = 20;        // --blockCacheThreads
-  uint32_t block_cache_max_dirty = 0;       // --blockCacheMaxDirty (0: size)
-  bool block_cache_sync = false;            // --blockCacheSync
-  uint64_t block_cache_num_protected = 0;   // --blockCacheNumProtected
-  uint32_t block_cache_timeout_ms = 0;      // --blockCacheTimeout (0: none)
-  uint32_t read_ahead = 4;                  // --readAhead, blocks (0: off)
-  uint32_t read_ahead_trigger = 2;          // --readAheadTrigger, blocks
+  uint32_t block_cache_threads = 20;          // --blockCacheThreads
+  uint32_t block_cache_max_dirty = 0;         // --blockCacheMaxDirty (0: size)
+  bool block_cache_sync = false;              // --blockCacheSync
+  uint64_t block_cache_num_protected = 0;     // --blockCacheNumProtected
+  uint32_t block_cache_timeout_ms = 0;        // --blockCacheTimeout (0: none)
+  uint32_t read_ahead = 4;                    // --readAhead, blocks (0: off)
+  uint32_t read_ahead_trigger = 2;            // --readAheadTrigger, blocks
 
   // --- Logging ---------------------------------------------------------------
   bool debug = false;       // --debug

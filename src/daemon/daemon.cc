@@ -62,9 +62,9 @@ void Daemon::Failed(const std::string& message) {
   if (!report_.valid()) return;
   uint8_t failed = 1;
   (void)WriteAll(report_.get(), {&failed, 1});
-  (void)WriteAll(report_.get(),
-                 {reinterpret_cast<const uint8_t*>(message.data()),
-                  message.size()});
+  (void)WriteAll(
+      report_.get(),
+      {reinterpret_cast<const uint8_t*>(message.data()), message.size()});
   report_.Reset();
 }
 

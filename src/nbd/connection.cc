@@ -15,14 +15,22 @@ namespace {
 
 const char* CommandName(uint16_t type) {
   switch (type) {
-    case kCmdRead: return "READ";
-    case kCmdWrite: return "WRITE";
-    case kCmdDisc: return "DISC";
-    case kCmdFlush: return "FLUSH";
-    case kCmdTrim: return "TRIM";
-    case kCmdCache: return "CACHE";
-    case kCmdWriteZeroes: return "WRITE_ZEROES";
-    case kCmdBlockStatus: return "BLOCK_STATUS";
+    case kCmdRead:
+      return "READ";
+    case kCmdWrite:
+      return "WRITE";
+    case kCmdDisc:
+      return "DISC";
+    case kCmdFlush:
+      return "FLUSH";
+    case kCmdTrim:
+      return "TRIM";
+    case kCmdCache:
+      return "CACHE";
+    case kCmdWriteZeroes:
+      return "WRITE_ZEROES";
+    case kCmdBlockStatus:
+      return "BLOCK_STATUS";
   }
   return "UNKNOWN";
 }
@@ -30,12 +38,17 @@ const char* CommandName(uint16_t type) {
 // Flags each command accepts; anything else is EINVAL.
 uint16_t AllowedFlags(uint16_t type) {
   switch (type) {
-    case kCmdRead: return kCmdFlagDf;
-    case kCmdWrite: case kCmdTrim: return kCmdFlagFua;
+    case kCmdRead:
+      return kCmdFlagDf;
+    case kCmdWrite:
+    case kCmdTrim:
+      return kCmdFlagFua;
     case kCmdWriteZeroes:
       return kCmdFlagFua | kCmdFlagNoHole | kCmdFlagFastZero;
-    case kCmdBlockStatus: return kCmdFlagReqOne;
-    default: return 0;
+    case kCmdBlockStatus:
+      return kCmdFlagReqOne;
+    default:
+      return 0;
   }
 }
 
@@ -139,8 +152,13 @@ bool Connection::ReadRequest(Request* request, std::vector<uint8_t>* payload) {
 
 int Connection::Validate(const Request& r) const {
   switch (r.type) {
-    case kCmdRead: case kCmdWrite: case kCmdFlush: case kCmdTrim:
-    case kCmdCache: case kCmdWriteZeroes: case kCmdBlockStatus:
+    case kCmdRead:
+    case kCmdWrite:
+    case kCmdFlush:
+    case kCmdTrim:
+    case kCmdCache:
+    case kCmdWriteZeroes:
+    case kCmdBlockStatus:
       break;
     default:
       return EINVAL;
@@ -204,8 +222,8 @@ void Connection::Process(const Request& r, std::vector<uint8_t>* buffer) {
       }
       case kCmdBlockStatus:
         status = frontend_->BlockStatus(
-            r.offset, r.length,
-            (r.flags & kCmdFlagReqOne) ? 1 : 1024 * 1024, &extents);
+            r.offset, r.length, (r.flags & kCmdFlagReqOne) ? 1 : 1024 * 1024,
+            &extents);
         break;
     }
     if (!status.ok()) {
@@ -215,8 +233,8 @@ void Connection::Process(const Request& r, std::vector<uint8_t>* buffer) {
                std::to_string(r.length) + ": " + status.ToString());
     }
   } else if (error != ENOTSUP) {
-    LogDebug(std::string(CommandName(r.type)) + " rejected: " +
-             std::strerror(error));
+    LogDebug(std::string(CommandName(r.type)) +
+             " rejected: " + std::strerror(error));
   }
 
   if (structured_read) {
@@ -299,8 +317,8 @@ void Connection::SendStructuredError(const Request& r, int error) {
 void Connection::SendBlockStatus(const Request& r,
                                  const std::vector<Extent>& extents) {
   std::vector<uint8_t> reply(24 + 8 * extents.size());
-  PutChunkHeader(reply.data(), kReplyFlagDone, kReplyTypeBlockStatus,
-                 r.cookie, static_cast<uint32_t>(reply.size() - 20));
+  PutChunkHeader(reply.data(), kReplyFlagDone, kReplyTypeBlockStatus, r.cookie,
+                 static_cast<uint32_t>(reply.size() - 20));
   Put32(reply.data() + 20, kBaseAllocationId);
   uint8_t* p = reply.data() + 24;
   for (const Extent& e : extents) {

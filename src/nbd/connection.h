@@ -69,11 +69,11 @@ class Connection {
   const unsigned threads_;
   Session session_;
 
-  std::mutex read_mu_;             // guards reading from socket_
-  bool draining_ = false;          // guarded by read_mu_
+  std::mutex read_mu_;     // guards reading from socket_
+  bool draining_ = false;  // guarded by read_mu_
   std::atomic<bool> stopped_{false};
-  std::mutex write_mu_;            // guards writing to socket_
-  bool write_failed_ = false;      // guarded by write_mu_
+  std::mutex write_mu_;        // guards writing to socket_
+  bool write_failed_ = false;  // guarded by write_mu_
 };
 
 }  // namespace usbd::nbd

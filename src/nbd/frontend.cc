@@ -47,8 +47,7 @@ Status Frontend::ForEachPiece(uint64_t offset, uint64_t length, Fn&& fn) {
 
 Status Frontend::Read(uint64_t offset, std::span<uint8_t> out) {
   return ForEachPiece(offset, out.size(), [&](const Piece& p) {
-    return store_->Read(p.block, p.offset,
-                        out.subspan(p.position, p.length));
+    return store_->Read(p.block, p.offset, out.subspan(p.position, p.length));
   });
 }
 
@@ -113,8 +112,7 @@ Status Frontend::Cache(uint64_t offset, uint64_t length) {
 Status Frontend::Flush() { return store_->Flush(); }
 
 Status Frontend::BlockStatus(uint64_t offset, uint64_t length,
-                             size_t max_extents,
-                             std::vector<Extent>* extents) {
+                             size_t max_extents, std::vector<Extent>* extents) {
   extents->clear();
   if (length == 0 || max_extents == 0) return Status::Ok();
   const uint32_t bs = geometry_.block_size;

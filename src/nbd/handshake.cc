@@ -201,8 +201,8 @@ Negotiation::Next Negotiation::HandleExportName(
   std::string name(data.begin(), data.end());
   if (!KnownExport(name)) {
     // This option cannot carry an error: the only answer is to hang up.
-    failure_ = Status::Error(ENOENT, "client asked for unknown export '" +
-                                         name + "'");
+    failure_ =
+        Status::Error(ENOENT, "client asked for unknown export '" + name + "'");
     return Next::kClose;
   }
   session_.transmission_flags =

@@ -30,8 +30,8 @@ Result<ListenSocket> ListenUnix(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return Status::Error(EEXIST, "--listen: " + path +
-                                       " exists and is not a socket");
+      return Status::Error(EEXIST,
+                           "--listen: " + path + " exists and is not a socket");
     }
     if (UnixSocketInUse(path)) {
       return Status::Error(EADDRINUSE,

@@ -9,8 +9,8 @@
 namespace usbd::nbd {
 
 // Handshake.
-constexpr uint64_t kNbdMagic = 0x4e42444d41474943;     // "NBDMAGIC"
-constexpr uint64_t kIHaveOpt = 0x49484156454F5054;     // "IHAVEOPT"
+constexpr uint64_t kNbdMagic = 0x4e42444d41474943;  // "NBDMAGIC"
+constexpr uint64_t kIHaveOpt = 0x49484156454F5054;  // "IHAVEOPT"
 constexpr uint64_t kOptReplyMagic = 0x0003e889045565a9;
 constexpr uint16_t kFlagFixedNewstyle = 1 << 0;
 constexpr uint16_t kFlagNoZeroes = 1 << 1;
@@ -115,15 +115,27 @@ constexpr uint32_t kMaxOptionLength = 64 * 1024;
 // Maps a local errno to the NBD error that goes on the wire.
 inline uint32_t ErrnoToNbd(int err) {
   switch (err) {
-    case 0: return 0;
-    case EPERM: case EROFS: return kErrPerm;
-    case ENOMEM: return kErrNoMem;
-    case EINVAL: return kErrInval;
-    case ENOSPC: case EFBIG: case EDQUOT: return kErrNoSpc;
-    case EOVERFLOW: return kErrOverflow;
-    case ENOTSUP: return kErrNotSup;
-    case ESHUTDOWN: return kErrShutdown;
-    default: return kErrIo;
+    case 0:
+      return 0;
+    case EPERM:
+    case EROFS:
+      return kErrPerm;
+    case ENOMEM:
+      return kErrNoMem;
+    case EINVAL:
+      return kErrInval;
+    case ENOSPC:
+    case EFBIG:
+    case EDQUOT:
+      return kErrNoSpc;
+    case EOVERFLOW:
+      return kErrOverflow;
+    case ENOTSUP:
+      return kErrNotSup;
+    case ESHUTDOWN:
+      return kErrShutdown;
+    default:
+      return kErrIo;
   }
 }
 

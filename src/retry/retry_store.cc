@@ -148,8 +148,7 @@ class RetryStore : public ForwardingStore {
                  [&] { return BlockWhat("read", block); });
   }
 
-  Status WriteObject(uint64_t block,
-                     std::span<const uint8_t> object) override {
+  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     return Retry([&] { return inner().WriteObject(block, object); },
                  [&] { return BlockWhat("write", block); });
   }

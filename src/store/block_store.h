@@ -147,9 +147,7 @@ class ForwardingStore : public BlockStore {
       : inner_(std::move(inner)) {}
 
   Geometry geometry() const override { return inner_->geometry(); }
-  Capabilities capabilities() const override {
-    return inner_->capabilities();
-  }
+  Capabilities capabilities() const override { return inner_->capabilities(); }
   Status Start() override { return inner_->Start(); }
   Status Shutdown() override { return inner_->Shutdown(); }
   Status Read(uint64_t block, uint32_t offset,

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cache/cache_store.h"
 #include "codec/block_codec.h"
 #include "codec/compress_store.h"
 #include "config/credentials.h"
@@ -12,7 +13,6 @@
 #include "http/s3_store.h"
 #include "store/dir_store.h"
 #include "store/memory_store.h"
-#include "cache/cache_store.h"
 #include "store/zero_store.h"
 #include "volume/dir_object_store.h"
 

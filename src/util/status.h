@@ -84,9 +84,9 @@ class [[nodiscard]] Result {
 }  // namespace usbd
 
 // Return early from the enclosing function when a Status is an error.
-#define USBD_RETURN_IF_ERROR(expr)         \
-  do {                                     \
-    ::usbd::Status usbd_status_ = (expr);  \
+#define USBD_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::usbd::Status usbd_status_ = (expr);        \
     if (!usbd_status_.ok()) return usbd_status_; \
   } while (0)
 

@@ -40,9 +40,22 @@ int Usage() {
 
 int Run(int argc, char** argv) {
   enum {
-    kListen = 1000, kSize, kBlockSize, kUuid, kFile, kCacheSize, kDelay,
-    kThreads, kMaxDirty, kSync, kProtected, kTimeout, kReadAhead, kTrigger,
-    kDebug, kForeground
+    kListen = 1000,
+    kSize,
+    kBlockSize,
+    kUuid,
+    kFile,
+    kCacheSize,
+    kDelay,
+    kThreads,
+    kMaxDirty,
+    kSync,
+    kProtected,
+    kTimeout,
+    kReadAhead,
+    kTrigger,
+    kDebug,
+    kForeground
   };
   static const option kOptions[] = {
       {"listen", required_argument, nullptr, kListen},
@@ -70,28 +83,56 @@ int Run(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, "f", kOptions, nullptr)) != -1) {
     switch (c) {
-      case kListen: listen = optarg; break;
-      case kSize: size = std::strtoull(optarg, nullptr, 0); break;
-      case kBlockSize: block_size = std::strtoul(optarg, nullptr, 0); break;
-      case kUuid: uuid = optarg; break;
-      case kFile: cache.block_cache_file = optarg; break;
-      case kCacheSize: cache.block_cache_size = std::atoi(optarg); break;
+      case kListen:
+        listen = optarg;
+        break;
+      case kSize:
+        size = std::strtoull(optarg, nullptr, 0);
+        break;
+      case kBlockSize:
+        block_size = std::strtoul(optarg, nullptr, 0);
+        break;
+      case kUuid:
+        uuid = optarg;
+        break;
+      case kFile:
+        cache.block_cache_file = optarg;
+        break;
+      case kCacheSize:
+        cache.block_cache_size = std::atoi(optarg);
+        break;
       case kDelay:
         cache.write_delay = std::chrono::milliseconds(std::atoi(optarg));
         break;
-      case kThreads: cache.threads = std::atoi(optarg); break;
-      case kMaxDirty: cache.max_dirty = std::atoi(optarg); break;
-      case kSync: cache.sync = true; break;
-      case kProtected: cache.num_protected = std::atoi(optarg); break;
+      case kThreads:
+        cache.threads = std::atoi(optarg);
+        break;
+      case kMaxDirty:
+        cache.max_dirty = std::atoi(optarg);
+        break;
+      case kSync:
+        cache.sync = true;
+        break;
+      case kProtected:
+        cache.num_protected = std::atoi(optarg);
+        break;
       case kTimeout:
         cache.timeout = std::chrono::milliseconds(std::atoi(optarg));
         break;
-      case kReadAhead: cache.read_ahead = std::atoi(optarg); break;
-      case kTrigger: cache.read_ahead_trigger = std::atoi(optarg); break;
-      case kDebug: SetLogLevel(LogLevel::kDebug); break;
+      case kReadAhead:
+        cache.read_ahead = std::atoi(optarg);
+        break;
+      case kTrigger:
+        cache.read_ahead_trigger = std::atoi(optarg);
+        break;
+      case kDebug:
+        SetLogLevel(LogLevel::kDebug);
+        break;
       case 'f':
-      case kForeground: break;
-      default: return Usage();
+      case kForeground:
+        break;
+      default:
+        return Usage();
     }
   }
   if (optind + 1 != argc || listen.empty() || size == 0) return Usage();

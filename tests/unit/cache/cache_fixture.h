@@ -26,9 +26,9 @@ class CacheFixture : public ::testing::Test {
 
   Status TryOpen(CacheOptions o, std::string uuid = "vol-1") {
     cache_.reset();
-    auto made = NewCacheStore(std::move(o),
-                              {std::move(uuid), kBlock, kBlock * kBlocks},
-                              std::make_unique<StoreProxy>(&store_));
+    auto made =
+        NewCacheStore(std::move(o), {std::move(uuid), kBlock, kBlock * kBlocks},
+                      std::make_unique<StoreProxy>(&store_));
     if (!made.ok()) return made.status();
     cache_ = std::move(made).value();
     Status status = cache_->Start();

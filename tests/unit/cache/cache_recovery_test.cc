@@ -43,8 +43,7 @@ class FaultySlotFile : public SlotFile {
   Status Format(const SlotFileHeader& header) override {
     return inner_->Format(header);
   }
-  Status Read(uint32_t slot, uint32_t offset,
-              std::span<uint8_t> out) override {
+  Status Read(uint32_t slot, uint32_t offset, std::span<uint8_t> out) override {
     return inner_->Read(slot, offset, out);
   }
   Status Write(uint32_t slot, uint32_t offset,
@@ -84,6 +83,31 @@ TEST_F(CacheRecoveryTest, FlushedWritesSurviveACrashAndAreUploadedAfter) {
   for (uint64_t b = 0; b < 10; ++b) {
     EXPECT_EQ(store_.Peek(b), Filled(kBlock, static_cast<uint8_t>(b + 1)));
   }
+}
+
+TEST_F(CacheRecoveryTest, ARestartWithTheStoreDownServesTheCacheAndCatchesUp) {
+  ASSERT_TRUE(store_.Write(20, 0, Filled(kBlock, 0x20)).ok());
+  Open(Options());
+  ReadBlock(20);  // clean in the cache
+  store_.refuse_uploads = true;
+  WriteBlock(21, 0x21);
+  FlushCache();
+  Crash();
+  // The store is unreachable: no reads, no writes.
+  store_.fail_reads = true;
+  Open(Options());
+  EXPECT_EQ(ReadBlock(21), Filled(kBlock, 0x21));  // dirty, from the cache
+  EXPECT_EQ(ReadBlock(20), Filled(kBlock, 0x20));  // clean, from the cache
+  std::vector<uint8_t> out(kBlock);
+  EXPECT_EQ(cache_->Read(22, 0, out).code(), EIO);  // a miss needs the store
+  WriteBlock(23, 0x23);                             // writes still complete
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_GE(Stat(*cache_, "cache.upload_errors"), 1u);
+  store_.fail_reads = false;
+  store_.refuse_uploads = false;
+  WaitClean();
+  EXPECT_EQ(store_.Peek(21), Filled(kBlock, 0x21));
+  EXPECT_EQ(store_.Peek(23), Filled(kBlock, 0x23));
 }
 
 TEST_F(CacheRecoveryTest, FlushedTrimsSurviveACrash) {

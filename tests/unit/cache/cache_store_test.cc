@@ -224,7 +224,7 @@ TEST_F(CacheStoreTest, EvictsTheLeastRecentlyUsedCleanBlock) {
   o.block_cache_size = 8;
   Open(o);
   for (uint64_t b = 100; b < 108; ++b) ReadBlock(b);  // fills the cache
-  ReadBlock(100);                                      // 101 is now oldest
+  ReadBlock(100);                                     // 101 is now oldest
   int reads = store_.reads;
   ReadBlock(120);  // evicts
   ReadBlock(100);
@@ -254,8 +254,8 @@ TEST_F(CacheStoreTest, SequentialReadsTriggerReadAhead) {
   Open(o);
   ReadBlock(30);
   ReadBlock(31);
-  ASSERT_TRUE(Eventually(
-      [&] { return Stat(*cache_, "cache.read_aheads") >= 8; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Stat(*cache_, "cache.read_aheads") >= 8; }));
   int reads = store_.reads;
   for (uint64_t b = 32; b < 40; ++b) ReadBlock(b);
   // Read-ahead keeps going as the reader advances; none of these missed.
@@ -278,7 +278,7 @@ TEST_F(CacheStoreTest, QueryAllocationSeesDirtyDataAndZeroEntries) {
   Open(o);
   ASSERT_TRUE(store_.Write(2, 0, Filled(kBlock, 2)).ok());
   ASSERT_TRUE(store_.Write(3, 0, Filled(kBlock, 3)).ok());
-  WriteBlock(1, 1);              // dirty, not in the store yet
+  WriteBlock(1, 1);                   // dirty, not in the store yet
   ASSERT_TRUE(cache_->Trim(2).ok());  // a zero entry over stored data
   std::vector<bool> allocated;
   ASSERT_TRUE(cache_->QueryAllocation(0, 5, &allocated).ok());

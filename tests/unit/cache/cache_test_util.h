@@ -152,16 +152,13 @@ class StoreProxy : public BlockStore {
  public:
   explicit StoreProxy(BlockStore* target) : target_(target) {}
   Geometry geometry() const override { return target_->geometry(); }
-  Capabilities capabilities() const override {
-    return target_->capabilities();
-  }
+  Capabilities capabilities() const override { return target_->capabilities(); }
   Status Start() override { return target_->Start(); }
   Status Shutdown() override { return target_->Shutdown(); }
   Status Read(uint64_t b, uint32_t o, std::span<uint8_t> out) override {
     return target_->Read(b, o, out);
   }
-  Status Write(uint64_t b, uint32_t o,
-               std::span<const uint8_t> data) override {
+  Status Write(uint64_t b, uint32_t o, std::span<const uint8_t> data) override {
     return target_->Write(b, o, data);
   }
   Status Trim(uint64_t b) override { return target_->Trim(b); }

@@ -45,9 +45,9 @@ TEST(Crc32cTest, IsFastEnoughForTheWritePath) {
   auto start = std::chrono::steady_clock::now();
   uint32_t sum = 0;
   for (int i = 0; i < 100; ++i) sum ^= Crc32c(block);
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   double gbps = 100.0 * block.size() / seconds / 1e9;
   RecordProperty("GBps", std::to_string(gbps));
   EXPECT_GT(gbps, 0.3) << sum;

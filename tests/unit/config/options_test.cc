@@ -332,8 +332,9 @@ TEST(OptionsTest, TargetNeedsNbd) {
 TEST(OptionsTest, NbdBlockSizeIsZeroOrASectorSize) {
   EXPECT_TRUE(Parse({"--nbdBlockSize=0", "--size=1G", "bkt"}).ok());
   EXPECT_TRUE(Parse({"--nbdBlockSize=4k", "--size=1G", "bkt"}).ok());
-  EXPECT_NE(Parse({"--nbdBlockSize=8k", "--size=1G", "bkt"}).error().find(
-                "power of two from 512 to 4096"),
+  EXPECT_NE(Parse({"--nbdBlockSize=8k", "--size=1G", "bkt"})
+                .error()
+                .find("power of two from 512 to 4096"),
             std::string::npos);
 }
 

@@ -29,8 +29,8 @@ class ConnectionTest : public ::testing::Test {
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     client_.Reset(fds[0]);
-    connection_ = std::make_unique<Connection>(Fd(fds[1]), frontend_.get(),
-                                               info_, 4);
+    connection_ =
+        std::make_unique<Connection>(Fd(fds[1]), frontend_.get(), info_, 4);
     server_ = std::thread([this] { connection_->Serve(); });
   }
   void Finish() {
@@ -57,8 +57,7 @@ class ConnectionTest : public ::testing::Test {
     auto greeting = Receive(18);
     EXPECT_EQ(Get64(greeting.data()), kNbdMagic);
     EXPECT_EQ(Get64(greeting.data() + 8), kIHaveOpt);
-    EXPECT_EQ(Get16(greeting.data() + 16),
-              kFlagFixedNewstyle | kFlagNoZeroes);
+    EXPECT_EQ(Get16(greeting.data() + 16), kFlagFixedNewstyle | kFlagNoZeroes);
     std::vector<uint8_t> flags(4);
     Put32(flags.data(), client_flags);
     Send(flags);
@@ -257,7 +256,8 @@ TEST_F(ConnectionTest, UnknownCommandAndFlagsAreInvalid) {
 TEST_F(ConnectionTest, OversizedWriteIsDrainedAndRefused) {
   Go();
   std::vector<uint8_t> payload(kMaxPayload + 4096, 3);
-  std::thread sender([&] { SendRequest(kCmdWrite, 0, payload.size(), 0, 5, payload); });
+  std::thread sender(
+      [&] { SendRequest(kCmdWrite, 0, payload.size(), 0, 5, payload); });
   EXPECT_EQ(ReceiveSimpleReply(5), kErrOverflow);
   sender.join();
   SendRequest(kCmdFlush, 0, 0, 0, 6);

@@ -36,7 +36,8 @@ class FrontendTest : public ::testing::TestWithParam<bool> {
 
   void SetUp() override {
     store_ = NewMemoryStore({{kBlock, kBlocks}, false});
-    if (GetParam()) store_ = std::make_unique<WholeBlockStore>(std::move(store_));
+    if (GetParam())
+      store_ = std::make_unique<WholeBlockStore>(std::move(store_));
     ASSERT_TRUE(store_->Start().ok());
     frontend_ = std::make_unique<Frontend>(store_.get());
     model_.assign(kBlock * kBlocks, 0);
@@ -64,10 +65,10 @@ TEST_P(FrontendTest, SizeIsWholeVolume) {
 }
 
 TEST_P(FrontendTest, UnalignedWritesSpanningBlocksReadBack) {
-  Write(100, 10000, 1);         // head, two bodies, tail
-  Write(kBlock - 1, 2, 2);      // straddles one boundary
+  Write(100, 10000, 1);          // head, two bodies, tail
+  Write(kBlock - 1, 2, 2);       // straddles one boundary
   Write(5 * kBlock, kBlock, 3);  // exactly one block
-  Write(7 * kBlock + 5, 1, 4);  // one byte
+  Write(7 * kBlock + 5, 1, 4);   // one byte
   ExpectMatchesModel();
 }
 
@@ -153,8 +154,8 @@ TEST_P(FrontendTest, RandomOperationsMatchAModel) {
   std::mt19937_64 rng(42);
   for (int i = 0; i < 300; ++i) {
     uint64_t offset = rng() % model_.size();
-    size_t length = 1 + rng() % std::min<uint64_t>(3 * kBlock,
-                                                   model_.size() - offset);
+    size_t length =
+        1 + rng() % std::min<uint64_t>(3 * kBlock, model_.size() - offset);
     if (rng() % 4 == 0) {
       ASSERT_TRUE(frontend_->Zero(offset, length, rng() % 2, false).ok());
       std::fill_n(model_.begin() + offset, length, 0);
@@ -166,8 +167,7 @@ TEST_P(FrontendTest, RandomOperationsMatchAModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PartialAndWholeBlockStores, FrontendTest,
-                         ::testing::Bool(),
-                         [](const auto& info) {
+                         ::testing::Bool(), [](const auto& info) {
                            return info.param ? "WholeBlockStore"
                                              : "PartialWriteStore";
                          });
