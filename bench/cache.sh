@@ -61,18 +61,11 @@ mkdir "$work/store"
 # Copies: others may relink the tree's binaries while this runs.
 cp "$usbd" "$work/usbd"
 help=$("$work/usbd" --help 2>&1 || true)
-if [[ $help == *--blockCacheFile* ]]; then
-  cached_cmd=("$work/usbd" -f --quiet --listen="unix:$work/cache.sock"
-              --test --size="$bytes" "${cache_args[@]}" "$work/store")
-  cached_name="usbd --test + cache"
-else
-  harness=$top/tests/integration/cache_server
-  [[ -x $harness ]] || { echo "cache.sh: make tests/integration/cache_server" >&2; exit 1; }
-  cp "$harness" "$work/cache_server"
-  cached_cmd=("$work/cache_server" --listen="unix:$work/cache.sock"
-              --size="$bytes" "${cache_args[@]}" "$work/store")
-  cached_name="cache_server (usbd's store, cache, frontend, server)"
-fi
+[[ $help == *--blockCacheFile* ]] ||
+  { echo "cache.sh: this usbd has no --blockCacheFile" >&2; exit 1; }
+cached_cmd=("$work/usbd" -f --quiet --listen="unix:$work/cache.sock"
+            --test --size="$bytes" "${cache_args[@]}" "$work/store")
+cached_name="usbd --test (local directory store) with a persistent cache"
 "${cached_cmd[@]}" 2>"$work/cache.log" &
 cache_pid=$!
 pids+=("$cache_pid")
