@@ -274,8 +274,10 @@ TEST(NbdMessages, ReconfigureAndDisconnect) {
   options.size = 1 << 20;
   options.backend = "usbd:vol";
   const int fds[] = {4};
-  std::vector<NetlinkAttribute> a =
-      AttributesOf(BuildNbdConnect(0x20, NBD_CMD_RECONFIGURE, options, fds));
+  // Attributes point into the message: keep it alive while they are used.
+  NetlinkMessage reconfigure =
+      BuildNbdConnect(0x20, NBD_CMD_RECONFIGURE, options, fds);
+  std::vector<NetlinkAttribute> a = AttributesOf(reconfigure);
   EXPECT_NE(FindAttribute(a, NBD_ATTR_INDEX), nullptr);
   EXPECT_NE(FindAttribute(a, NBD_ATTR_SOCKETS), nullptr);
   EXPECT_EQ(FindAttribute(a, NBD_ATTR_SIZE_BYTES), nullptr);

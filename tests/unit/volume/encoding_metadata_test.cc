@@ -22,7 +22,7 @@ const std::string kPassword = "correct horse battery staple";
 
 VolumeRequest Request(uint64_t size, const std::string& codec = "none",
                       const std::string& cipher = "none",
-                      const std::string& password = "") {
+                      std::string_view password = "") {
   VolumeRequest request;
   request.size = size;
   request.block_size = size == 0 ? 0 : 4096;
@@ -34,7 +34,9 @@ VolumeRequest Request(uint64_t size, const std::string& codec = "none",
   return request;
 }
 
-VolumeRequest Encrypted(uint64_t size, const std::string& password = kPassword,
+// Passwords are string_views (VolumeRequest keeps a view): pass literals or
+// strings that outlive the request, never temporaries.
+VolumeRequest Encrypted(uint64_t size, std::string_view password = kPassword,
                         const std::string& codec = "none") {
   return Request(size, codec, "aes-256-gcm", password);
 }
