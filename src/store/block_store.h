@@ -12,8 +12,11 @@
 //  - After Flush() returns OK, every write and trim that completed before the
 //    call is durable (survives a crash of this process and of the host, as far
 //    as the layer's medium allows).
-//  - A failed write leaves the block holding either its old or its new
-//    content, never a mix and never garbage.
+//  - A failed whole-block write leaves the block holding either its old or
+//    its new content, never a mix and never garbage. A partial write (only
+//    where capabilities().partial_write) may be torn by a failure or a
+//    crash, like a write to a disk: the range it covered then holds a mix of
+//    old and new bytes; bytes outside it are never affected.
 //  - Errors are Status values with errno-style codes; nothing throws.
 //
 // Thread safety: every method may be called concurrently from any number of
@@ -49,6 +52,7 @@ struct Geometry {
 struct Capabilities {
   // Write() accepts any sub-range of a block. When false, writes must cover
   // whole blocks and the frontend does read-modify-write of partial blocks.
+  // A partial write need not be atomic (see the contract above).
   bool partial_write = false;
   // Trim() actually releases storage (otherwise it is emulated by zeros).
   bool trim = true;
@@ -119,9 +123,10 @@ class BlockStore {
   //
   // An object is 1 to MaxObjectSize(block_size) opaque bytes and lives in
   // its block's slot: WriteObject replaces the block's content, Trim
-  // removes it, QueryAllocation reports it, and Read() of a block holding
-  // an object that is not exactly block_size bytes is EIO (it is not
-  // data). Writes have the atomicity and durability of Write().
+  // removes it, QueryAllocation reports it, and Read() or a partial Write()
+  // of a block holding an object that is not exactly block_size bytes is
+  // EIO (it is not data). Writes have the atomicity and durability of a
+  // whole-block Write().
   //
   // ReadObject: on OK, *object holds the block's stored bytes (a block
   // written with Write() reads as its block_size bytes), or is empty when

@@ -1,7 +1,9 @@
 #include "store/stack.h"
 
+#include <array>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "cache/cache_store.h"
@@ -19,14 +21,23 @@
 namespace usbd {
 namespace {
 
+// Raw blocks written through a store that writes in place (the directory
+// store: capabilities().partial_write) are read and partially written
+// straight through it, with no read-modify-write; only a block holding an
+// encoded object, which such a store refuses with EIO, takes the decoding
+// path. A partial write to an encoded block rewrites it raw, under a lock
+// that whole-block writes and trims of the block also take, so that no
+// write completed meanwhile is lost.
 class DecodeStore : public ForwardingStore {
  public:
   DecodeStore(std::unique_ptr<BlockStore> inner, ObjectNamer namer)
-      : ForwardingStore(std::move(inner)), namer_(std::move(namer)) {}
+      : ForwardingStore(std::move(inner)),
+        namer_(std::move(namer)),
+        direct_(this->inner().capabilities().partial_write) {}
 
   Capabilities capabilities() const override {
     Capabilities caps = inner().capabilities();
-    caps.partial_write = false;
+    caps.partial_write = direct_;
     caps.objects = false;
     return caps;
   }
@@ -41,10 +52,57 @@ class DecodeStore : public ForwardingStore {
 
   Status Read(uint64_t block, uint32_t offset,
               std::span<uint8_t> out) override {
-    const uint32_t block_size = geometry().block_size;
-    if (uint64_t{offset} + out.size() > block_size) {
+    if (uint64_t{offset} + out.size() > geometry().block_size) {
       return Status::Invalid("read past the end of " + DescribeBlock(block));
     }
+    if (direct_) {
+      Status status = inner().Read(block, offset, out);
+      // EIO: not a raw block (or a real error, which decoding reports too).
+      if (status.code() != EIO) return status;
+    }
+    return ReadDecoded(block, offset, out);
+  }
+
+  Status Write(uint64_t block, uint32_t offset,
+               std::span<const uint8_t> data) override {
+    const uint32_t block_size = geometry().block_size;
+    if (offset == 0 && data.size() == block_size) {
+      auto guard = GuardRewrites(block);
+      return inner().WriteObject(block, data);
+    }
+    if (!direct_) {
+      return Status::Invalid("the decoding layer writes whole blocks only");
+    }
+    if (uint64_t{offset} + data.size() > block_size) {
+      return Status::Invalid("write past the end of " + DescribeBlock(block));
+    }
+    Status status = inner().Write(block, offset, data);
+    if (status.code() != EIO) return status;
+    return RewriteRaw(block, offset, data);
+  }
+
+  Status Trim(uint64_t block) override {
+    auto guard = GuardRewrites(block);
+    return inner().Trim(block);
+  }
+
+  Status ReadObject(uint64_t, std::vector<uint8_t>*) override {
+    return Status::Error(ENOTSUP, "the decoding layer keeps no objects");
+  }
+  Status WriteObject(uint64_t, std::span<const uint8_t>) override {
+    return Status::Error(ENOTSUP, "the decoding layer keeps no objects");
+  }
+
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    out->push_back({"decode.decode_errors", decode_errors_.load()});
+    out->push_back({"decode.partial_rewrites", rewrites_.load()});
+    ForwardingStore::CollectStats(out);
+  }
+
+ private:
+  // Reads the block's object and decodes it (a raw block is its own data).
+  Status ReadDecoded(uint64_t block, uint32_t offset, std::span<uint8_t> out) {
+    const uint32_t block_size = geometry().block_size;
     thread_local std::vector<uint8_t> object, whole_block;
     USBD_RETURN_IF_ERROR(inner().ReadObject(block, &object));
     if (object.empty()) {
@@ -80,33 +138,39 @@ class DecodeStore : public ForwardingStore {
     return Status::Ok();
   }
 
-  Status Write(uint64_t block, uint32_t offset,
-               std::span<const uint8_t> data) override {
-    if (offset != 0 || data.size() != geometry().block_size) {
-      return Status::Invalid("the decoding layer writes whole blocks only");
-    }
-    return inner().WriteObject(block, data);
+  // A partial write to a block that is not raw: decode it, apply the write
+  // and store the whole block raw.
+  Status RewriteRaw(uint64_t block, uint32_t offset,
+                    std::span<const uint8_t> data) {
+    auto guard = GuardRewrites(block);
+    // Another writer may have made the block raw since.
+    Status status = inner().Write(block, offset, data);
+    if (status.code() != EIO) return status;
+    std::vector<uint8_t> whole(geometry().block_size);
+    USBD_RETURN_IF_ERROR(ReadDecoded(block, 0, whole));
+    std::memcpy(whole.data() + offset, data.data(), data.size());
+    rewrites_.fetch_add(1, std::memory_order_relaxed);
+    return inner().WriteObject(block, whole);
   }
 
-  Status ReadObject(uint64_t, std::vector<uint8_t>*) override {
-    return Status::Error(ENOTSUP, "the decoding layer keeps no objects");
-  }
-  Status WriteObject(uint64_t, std::span<const uint8_t>) override {
-    return Status::Error(ENOTSUP, "the decoding layer keeps no objects");
-  }
-
-  void CollectStats(std::vector<StatEntry>* out) const override {
-    out->push_back({"decode.decode_errors", decode_errors_.load()});
-    ForwardingStore::CollectStats(out);
+  // Held by a rewrite and by whatever replaces the block's object, so that
+  // nothing replaces it between the rewrite's read and its write (partial
+  // writes in place cannot: the block is not raw meanwhile). Only needed,
+  // and only taken, when partial writes go straight through.
+  std::unique_lock<std::mutex> GuardRewrites(uint64_t block) {
+    if (!direct_) return {};
+    return std::unique_lock(locks_[block % kLocks]);
   }
 
- private:
   std::string Name(uint64_t block) const {
     return namer_ ? namer_(block) : "its object";
   }
 
+  static constexpr size_t kLocks = 256;
   const ObjectNamer namer_;
-  std::atomic<uint64_t> decode_errors_{0};
+  const bool direct_;
+  std::array<std::mutex, kLocks> locks_;
+  std::atomic<uint64_t> decode_errors_{0}, rewrites_{0};
 };
 
 CurlOptions CurlOptionsFor(const Options& options) {

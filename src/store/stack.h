@@ -13,7 +13,9 @@
 // existed, and decodes whatever object it reads (raw or zstd, see
 // codec/object_format.h), so compression can be switched off (--force)
 // and the blocks written compressed stay readable. (With --encrypt the
-// encryption layer decodes every codec itself.)
+// encryption layer decodes every codec itself.) Over the local directory,
+// which writes raw blocks in place, the decoding layer passes reads and
+// partial writes of raw blocks straight through.
 //
 // Nothing here does I/O or starts threads: the caller calls Start() after
 // daemonising.

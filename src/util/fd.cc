@@ -78,4 +78,18 @@ Status PreadAll(int fd, std::span<uint8_t> buf, uint64_t offset) {
   return Status::Ok();
 }
 
+Status PwriteAll(int fd, std::span<const uint8_t> buf, uint64_t offset) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::pwrite(fd, buf.data() + done, buf.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("pwrite");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 }  // namespace usbd

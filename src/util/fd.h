@@ -45,6 +45,7 @@ Status WriteAll(int fd, std::span<const uint8_t> buf);
 // Writes every byte of every iovec (the array is modified).
 Status WritevAll(int fd, struct iovec* iov, int count);
 Status PreadAll(int fd, std::span<uint8_t> buf, uint64_t offset);
+Status PwriteAll(int fd, std::span<const uint8_t> buf, uint64_t offset);
 
 }  // namespace usbd
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -48,6 +49,22 @@ inline void CheckStoreContract(BlockStore& store) {
   ASSERT_TRUE(store.Read(3, 0, out).ok());
   EXPECT_EQ(out, data2);
   ASSERT_TRUE(store.Flush().ok());
+
+  // Partial writes, where accepted: the rest of the block is kept, and a
+  // block never written is zeros around the data.
+  if (store.capabilities().partial_write) {
+    auto patch = Pattern(100, 3);
+    ASSERT_TRUE(store.Write(3, 50, patch).ok());
+    std::copy(patch.begin(), patch.end(), data2.begin() + 50);
+    ASSERT_TRUE(store.Read(3, 0, out).ok());
+    EXPECT_EQ(out, data2);
+    ASSERT_TRUE(store.Write(5, bs - 100, patch).ok());
+    std::vector<uint8_t> expected(bs, 0);
+    std::copy(patch.begin(), patch.end(), expected.end() - 100);
+    ASSERT_TRUE(store.Read(5, 0, out).ok());
+    EXPECT_EQ(out, expected);
+    ASSERT_TRUE(store.Trim(5).ok());
+  }
 
   // Trimmed: zeros and a hole again.
   ASSERT_TRUE(store.Trim(3).ok());

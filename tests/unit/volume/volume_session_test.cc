@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../store/store_contract.h"
+#include "codec/block_codec.h"
 #include "store/memory_store.h"
 #include "store/stack.h"
 
@@ -296,7 +297,31 @@ TEST(DecodeStoreTest, KeepsTheBlockStoreContract) {
   ASSERT_TRUE(store->Start().ok());
   testing::CheckStoreContract(*store);
   EXPECT_FALSE(store->capabilities().objects);
-  EXPECT_FALSE(store->capabilities().partial_write);
+  // Partial writes go straight to a store below that writes in place.
+  EXPECT_TRUE(store->capabilities().partial_write);
+}
+
+TEST(DecodeStoreTest, PartialWriteToACompressedBlockRewritesItRaw) {
+  auto inner = NewMemoryStore({{kBlockSize, 16}, false});
+  BlockStore* raw = inner.get();
+  auto store = NewDecodeStore(std::move(inner));
+  ASSERT_TRUE(store->Start().ok());
+  std::vector<uint8_t> block(kBlockSize, 'a');
+  std::vector<uint8_t> object;
+  ASSERT_TRUE(CompressBlock(block, kDefaultCompressLevel, &object));
+  ASSERT_TRUE(raw->WriteObject(2, object).ok());  // a run with --compress
+  std::vector<uint8_t> patch(100, 'b');
+  ASSERT_TRUE(store->Write(2, 1000, patch).ok());
+  std::copy(patch.begin(), patch.end(), block.begin() + 1000);
+  std::vector<uint8_t> out(kBlockSize);
+  ASSERT_TRUE(store->Read(2, 0, out).ok());
+  EXPECT_EQ(out, block);
+  ASSERT_TRUE(raw->ReadObject(2, &object).ok());
+  EXPECT_EQ(object, block);  // stored raw now
+  // A partial write of a raw block goes in place.
+  ASSERT_TRUE(store->Write(2, 0, patch).ok());
+  ASSERT_TRUE(store->Read(2, 0, out).ok());
+  EXPECT_TRUE(std::equal(patch.begin(), patch.end(), out.begin()));
 }
 
 TEST(DecodeStoreTest, GarbageObjectIsEioNamingTheBlock) {
