@@ -3,43 +3,58 @@
 # backend, in one run; prints one table and appends it to bench/RESULTS.md.
 # See bench/README.md ("bench/peers.sh").
 #
-#   bench/peers.sh [--usbd=PATH] [--size=SIZE] [--runtime=S] [--rounds=N]
-#                  [--dir=DIR] [--usbd-cache=N] [--usbd-args=ARGS] [--quick]
-#                  [--install] [--no-record] [--keep]
+#   bench/peers.sh [--usbd=PATH] [--size=SIZE] [--s3-size=SIZE] [--runtime=S]
+#                  [--rounds=N] [--groups=LIST] [--dir=DIR] [--tree=DIR]
+#                  [--usbd-args=ARGS] [--quick] [--install] [--no-record] [--keep]
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "$script_dir/.." && pwd)
 usbd=${USBD:-$top_srcdir/usbd}
-size=512M          # bytes written by the sequential rows, region of the random rows
-volsize=1G         # volume size of every peer
+size=1G            # bytes written by the sequential rows, region of the random rows
+s3_size=256M       # the same for the moto_server group (moto is slow)
 runtime=12         # seconds per random row and peer, split into --rounds slices
 rounds=2
+groups=local,http,full,s3
+tree=/usr/include  # the source tree of the untar row
 base_dir=
 install=0
 record=1
 keep=0
-usbd_cache=1000    # usbd-http's --blockCacheSize: s3backer's default cache
 usbd_args=()
+bench_cache=${XDG_CACHE_HOME:-$HOME/.cache}/usbd-bench  # s3rver, from npm
+cache_blocks=1000   # the http and s3 groups: s3backer's default --blockCacheSize
+full_cache=8192     # the full group: 2 GiB of cache file, more than --size
 
 usage() {
   sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 
   --usbd=PATH   usbd binary (default: $USBD, else ../usbd beside this script)
-  --size=SIZE   data written by the sequential write (then read back cold),
-                and the region of the random rows (default 512M; volume 1G)
+  --size=SIZE   data written by the sequential write (then read back cold and
+                warm), and the region of the random rows (default 1G)
+  --s3-size=SIZE  the same for the moto_server group (default 256M)
   --runtime=S   seconds of each random row per peer (default 12)
   --rounds=N    split each random row into N slices, alternating the peers;
                 the table shows the best slice (default 2)
-  --dir=DIR     where the volumes, files and nginx's tree live (default: a
+  --groups=LIST  which groups to run, comma-separated (default all):
+                local  usbd --test vs nbdkit file and qemu-nbd, on tmpfs
+                http   usbd vs s3backer on nginx dav, 1000-block memory caches,
+                       and raw parallel PUT/GET with curl
+                full   usbd vs s3backer on s3rver (S3, from npm) with a
+                       cache file, compression and encryption on both, and
+                       raw parallel PUT/GET with curl
+                s3     usbd vs s3backer and nbdkit's S3 plugin on moto_server,
+                       and raw parallel PUT/GET with curl
+  --tree=DIR    the source tree the untar row unpacks (default /usr/include)
+  --dir=DIR     where the volumes, files and servers' trees live (default: a
                 fresh directory in /dev/shm if it exists, else in $TMPDIR)
-  --usbd-cache=N  usbd-http's --blockCacheSize (default 1000 blocks, as
-                s3backer's default --blockCacheSize; 0: no cache)
-  --usbd-args=ARGS  extra options for both usbd peers
-  --quick       --size=128M --runtime=3 --rounds=1: checks that it works
-  --install     apt-get install the missing peers (nbdkit, qemu-utils,
-                s3backer, nginx) first
+  --usbd-args=ARGS  extra options for every usbd peer
+  --quick       --size=128M --s3-size=64M --runtime=3 --rounds=1: checks
+                that it works
+  --install     apt-get install the missing peers (nbdkit, its python plugin
+                and python3-boto3, qemu-utils, s3backer, nbdfuse, nginx, npm)
+                and npm install s3rver (into ~/.cache/usbd-bench) first
   --no-record   do not append to bench/RESULTS.md
   --keep        keep the work directory (fio JSON, logs)
 EOF
@@ -49,12 +64,14 @@ for arg in "$@"; do
   case $arg in
     --usbd=*) usbd=${arg#*=} ;;
     --size=*) size=${arg#*=} ;;
+    --s3-size=*) s3_size=${arg#*=} ;;
     --runtime=*) runtime=${arg#*=} ;;
     --rounds=*) rounds=${arg#*=} ;;
+    --groups=*) groups=${arg#*=} ;;
+    --tree=*) tree=${arg#*=} ;;
     --dir=*) base_dir=${arg#*=} ;;
-    --usbd-cache=*) usbd_cache=${arg#*=} ;;
     --usbd-args=*) read -r -a usbd_args <<<"${arg#*=}" ;;
-    --quick) size=128M runtime=3 rounds=1 ;;
+    --quick) size=128M s3_size=64M runtime=3 rounds=1 ;;
     --install) install=1 ;;
     --no-record) record=0 ;;
     --keep) keep=1 ;;
@@ -67,27 +84,44 @@ done
   { echo "peers.sh: --runtime and --rounds want positive whole numbers" >&2; exit 2; }
 slice=$((runtime / rounds))
 ((slice > 0)) || { echo "peers.sh: --runtime must be at least --rounds seconds" >&2; exit 2; }
-size_bytes=$(numfmt --from=iec "$size") ||
-  { echo "peers.sh: bad --size $size" >&2; exit 2; }
-((size_bytes > 0 && size_bytes <= $(numfmt --from=iec "$volsize"))) ||
-  { echo "peers.sh: --size must be in (0, $volsize]" >&2; exit 2; }
+for s in "$size" "$s3_size"; do
+  b=$(numfmt --from=iec "$s") || { echo "peers.sh: bad size $s" >&2; exit 2; }
+  ((b >= 4 << 20 && b <= 4 << 30 && b % (256 << 10) == 0)) ||
+    { echo "peers.sh: sizes must be whole 256 KiB blocks from 4M to 4G" >&2; exit 2; }
+done
+for g in ${groups//,/ }; do
+  [[ $g =~ ^(local|http|full|s3)$ ]] || { echo "peers.sh: unknown group $g" >&2; exit 2; }
+done
 [[ -x $usbd ]] || { echo "peers.sh: no usbd binary at $usbd (build it: make usbd)" >&2; exit 1; }
+[[ -d $tree ]] || { echo "peers.sh: --tree $tree is not a directory" >&2; exit 2; }
+want_group() { [[ ,$groups, == *,$1,* ]]; }
 
 if [[ $install == 1 ]]; then
   want=()
   command -v nbdkit >/dev/null || want+=(nbdkit)
+  [[ -e /usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-S3-plugin ]] ||
+    want+=(nbdkit-plugin-python)
+  /usr/bin/python3 -c 'import boto3' 2>/dev/null || want+=(python3-boto3)
   command -v qemu-nbd >/dev/null || want+=(qemu-utils)
   command -v s3backer >/dev/null || want+=(s3backer)
+  command -v nbdfuse >/dev/null || want+=(nbdfuse)
   [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || want+=(nginx)
+  command -v npm >/dev/null || want+=(npm)
   if ((${#want[@]})); then
     echo "peers.sh: installing ${want[*]}" >&2
     apt-get install -y -o DPkg::Lock::Timeout=600 "${want[@]}" >&2 ||
       echo "peers.sh: warning: apt-get install ${want[*]} failed; those peers are skipped" >&2
   fi
+  if ! command -v s3rver >/dev/null && [[ ! -x $bench_cache/node_modules/.bin/s3rver ]]; then
+    echo "peers.sh: installing s3rver with npm into $bench_cache" >&2
+    mkdir -p "$bench_cache"
+    npm install --no-audit --no-fund --prefix "$bench_cache" s3rver@3.7.1 >&2 ||
+      echo "peers.sh: warning: npm install s3rver failed; the full group is skipped" >&2
+  fi
 fi
-for tool in fio nbdinfo python3 numfmt; do
+for tool in fio nbdinfo python3 numfmt curl tar; do
   command -v "$tool" >/dev/null ||
-    { echo "peers.sh: $tool not found (apt-get install fio libnbd-bin python3 coreutils)" >&2; exit 1; }
+    { echo "peers.sh: $tool not found (apt-get install fio libnbd-bin python3 coreutils curl tar)" >&2; exit 1; }
 done
 
 if [[ -z $base_dir ]]; then
@@ -104,9 +138,13 @@ fail() { echo "peers.sh: $*" >&2; exit 1; }
 # shellcheck source=../tests/integration/servers.sh
 source "$top_srcdir/tests/integration/servers.sh"
 
-declare -A PID=() URI=() MNT=() LOG=()
+declare -A PID=() URI=() MNT=() LOG=() FILE=() GROUP_SIZE=()
+declare -a FS_MOUNTS=() LOOPS=() FUSES=()
 cleanup() {
   local status=$? name i
+  for i in "${FS_MOUNTS[@]}"; do umount -l "$i" 2>/dev/null || true; done
+  for i in "${LOOPS[@]}"; do losetup -d "$i" 2>/dev/null || true; done
+  for i in "${FUSES[@]}"; do fusermount3 -uz "$i" 2>/dev/null || true; done
   for name in "${!MNT[@]}"; do
     mountpoint -q "${MNT[$name]}" 2>/dev/null && { fusermount -u "${MNT[$name]}" 2>/dev/null || umount -l "${MNT[$name]}" 2>/dev/null || true; }
   done
@@ -127,14 +165,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 cp "$usbd" "$work/usbd"
-# usbd-http's cache, as s3backer's (an older usbd has no cache).
-http_cache=()
-if "$work/usbd" --help 2>&1 | grep -q -- --blockCacheSize; then
-  http_cache=(--blockCacheSize="$usbd_cache")
-else
-  usbd_cache="none (this usbd has no --blockCacheSize)"
-fi
 touch "$work/results.tsv" "$work/skips.tsv"
+printf 'benchmark password, not a secret\n' >"$work/password"
+chmod 600 "$work/password"
 
 skip() {  # GROUP PEER REASON
   echo "peers.sh: SKIP $2: $3" >&2
@@ -142,95 +175,201 @@ skip() {  # GROUP PEER REASON
 }
 
 # --- which peers can run ------------------------------------------------------
-local_peers=(usbd-test)
-http_peers=()
-if command -v nbdkit >/dev/null && nbdkit file --version >/dev/null 2>&1; then
-  local_peers+=(nbdkit-file)
-else
-  skip local nbdkit-file "nbdkit or its file plugin not installed (apt-get install nbdkit)"
-fi
-if command -v qemu-nbd >/dev/null; then
-  local_peers+=(qemu-nbd)
-else
-  skip local qemu-nbd "qemu-nbd not installed (apt-get install qemu-utils)"
+have_fuse() { [[ -e /dev/fuse ]] && command -v fusermount >/dev/null; }
+have_s3backer() {  # GROUP PEER
+  if ! command -v s3backer >/dev/null; then
+    skip "$1" "$2" "s3backer not installed (apt-get install s3backer)"
+  elif ! have_fuse; then
+    skip "$1" "$2" "no FUSE here (/dev/fuse, fusermount)"
+  else
+    return 0
+  fi
+  return 1
+}
+declare -a local_peers=() http_peers=() full_peers=() s3_peers=()
+if want_group local; then
+  local_peers=(usbd-test)
+  if command -v nbdkit >/dev/null && nbdkit file --version >/dev/null 2>&1; then
+    local_peers+=(nbdkit-file)
+  else
+    skip local nbdkit-file "nbdkit or its file plugin not installed (apt-get install nbdkit)"
+  fi
+  if command -v qemu-nbd >/dev/null; then
+    local_peers+=(qemu-nbd)
+  else
+    skip local qemu-nbd "qemu-nbd not installed (apt-get install qemu-utils)"
+  fi
 fi
 NGINX=$(find_tool nginx)
-if [[ -n $NGINX ]]; then
-  start_nginx_dav
-  http_peers+=(usbd-http)
-  if ! command -v s3backer >/dev/null; then
-    skip http s3backer "s3backer not installed (apt-get install s3backer)"
-  elif [[ ! -e /dev/fuse ]] || ! command -v fusermount >/dev/null; then
-    skip http s3backer "no FUSE here (/dev/fuse, fusermount)"
+if want_group http; then
+  if [[ -n $NGINX ]]; then
+    start_nginx_dav
+    http_peers=(usbd-http)
+    have_s3backer http s3backer-http && http_peers+=(s3backer-http)
+    http_peers+=(raw-http)
   else
-    http_peers+=(s3backer)
+    skip http usbd-http "nginx not installed (apt-get install nginx): no HTTP backend"
   fi
-else
-  skip http usbd-http "nginx not installed (apt-get install nginx): no HTTP backend"
-  skip http s3backer "nginx not installed (apt-get install nginx): no HTTP backend"
+fi
+# The full group needs an S3 server: s3backer keeps its compression and
+# encryption settings in x-amz-meta headers, which nginx dav drops. s3rver
+# (npm) keeps them and is about three times faster than moto_server here.
+S3RVER=$(command -v s3rver || true)
+[[ -n $S3RVER || ! -x $bench_cache/node_modules/.bin/s3rver ]] ||
+  S3RVER=$bench_cache/node_modules/.bin/s3rver
+start_s3rver() {  # BUCKETS...: exports S3RVER_URL, S3RVER_PORT, S3RVER_ACCESS_FILE
+  local args=() bucket i
+  for bucket in "$@"; do args+=(--configure-bucket "$bucket"); done
+  mkdir -p "$work/s3rver"
+  S3RVER_PORT=$(free_port)
+  # --service-endpoint: s3backer's vhost URLs (BUCKET.s3.localhost) name
+  # the bucket; curl takes any *.localhost for loopback.
+  "$S3RVER" -d "$work/s3rver" -a 127.0.0.1 -p "$S3RVER_PORT" --silent \
+    --service-endpoint localhost "${args[@]}" >>"$work/s3rver.log" 2>&1 &
+  local pid=$!
+  on_exit "kill $pid"
+  wait_for_port "$S3RVER_PORT" "$pid" s3rver || fail "s3rver did not start: $(tail -n 5 "$work/s3rver.log")"
+  S3RVER_URL=http://127.0.0.1:$S3RVER_PORT
+  S3RVER_ACCESS_FILE=$work/s3rver.passwd
+  (umask 077 && echo S3RVER:S3RVER >"$S3RVER_ACCESS_FILE")  # its fixed key
+}
+if want_group full; then
+  if [[ -n $S3RVER ]]; then
+    start_s3rver usbd-full s3backer-full raw
+    full_peers=(usbd-full)
+    have_s3backer full s3backer-full && full_peers+=(s3backer-full)
+    full_peers+=(raw-full)
+  else
+    skip full usbd-full "s3rver not installed (--install puts it in $bench_cache with npm): no S3 server for the full group"
+  fi
+fi
+if want_group s3; then
+  MOTO=$(find_tool moto_server)
+  AWS=$([[ -n $MOTO ]] && echo "$(dirname "$MOTO")/aws")
+  if [[ -n $MOTO && -x $AWS ]]; then
+    start_moto
+    s3_peers=(usbd-s3)
+    if have_s3backer s3 s3backer-s3; then
+      moto_create_bucket s3backer
+      s3_peers+=(s3backer-s3)
+    fi
+    s3_plugin=$(nbdkit --dump-config 2>/dev/null | sed -n 's/^plugindir=//p')/nbdkit-S3-plugin
+    if [[ ! -e $s3_plugin ]]; then
+      skip s3 nbdkit-s3 "nbdkit's S3 plugin not installed (apt-get install nbdkit-plugin-python python3-boto3)"
+    elif ! /usr/bin/python3 -c 'import boto3' 2>/dev/null; then
+      skip s3 nbdkit-s3 "nbdkit's S3 plugin needs boto3 (apt-get install python3-boto3)"
+    else
+      moto_create_bucket nbdkit
+      s3_peers+=(nbdkit-s3)
+    fi
+    moto_create_bucket usbd
+    moto_create_bucket raw
+    s3_peers+=(raw-s3)
+  else
+    skip s3 usbd-s3 "moto_server and aws not found (pip install 'moto[server]' awscli): no S3 backend"
+  fi
 fi
 
-truncate -s "$volsize" "$work/nbdkit.img" "$work/qemu.img"
-mkdir -p "$work/usbd-test" "$work/s3backer.mnt"
+GROUP_SIZE=([local]=$size [http]=$size [full]=$size [s3]=$s3_size)
+volume_of() {  # GROUP: every peer's volume size: twice the data, at least 1 GiB
+  local mib=$(($(numfmt --from=iec "${GROUP_SIZE[$1]}") * 2 >> 20))
+  echo "$((mib < 1024 ? 1024 : mib))M"
+}
+group_of() {
+  case $1 in
+    usbd-test|nbdkit-file|qemu-nbd) echo local ;;
+    *-http) echo http ;;
+    *-full) echo full ;;
+    *-s3) echo s3 ;;
+  esac
+}
 
 # --- start / stop -----------------------------------------------------------
-wait_nbd() {  # NAME
+wait_ready() {  # NAME: NBD handshake works, or s3backer's file is there
   local i name=$1
   for ((i = 0; i < 300; i++)); do
     kill -0 "${PID[$name]}" 2>/dev/null ||
       { echo "peers.sh: $name exited before serving:" >&2; tail -n 20 "${LOG[$name]}" >&2; exit 1; }
-    nbdinfo --size "${URI[$name]}" >/dev/null 2>&1 && return 0
+    if [[ -n ${MNT[$name]:-} ]]; then
+      [[ -f ${MNT[$name]}/file ]] && return 0
+    else
+      nbdinfo --size "${URI[$name]}" >/dev/null 2>&1 && return 0
+    fi
     sleep 0.1
   done
   echo "peers.sh: $name not ready after 30 s:" >&2; tail -n 20 "${LOG[$name]}" >&2; exit 1
 }
 
+# The equal settings of each group. http: no codec, in-memory caches of
+# 1000 blocks (s3backer's default). full: a cache file of $full_cache blocks,
+# compression and encryption with a password file on both (usbd: zstd level
+# 1 and AES-256-GCM, its defaults; s3backer: zlib level 1, its fastest, and
+# AES-128-CBC, its default). s3backer talks path-style through --region's
+# vhost URLs (BUCKET.localhost is loopback); against nginx, whose ETags are
+# no MD5 sums, its MD5 cache must be off or it takes every read for stale.
+s3backer_args() {  # NAME
+  local group
+  group=$(group_of "$1")
+  local common=(-f --blockSize=256k --size="$(volume_of "$group")" --region=us-east-1)
+  case $group in
+    http) echo "${common[*]} --baseURL=http://localhost:$NGINX_PORT/ --prefix=s3backer/ --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 s3bucket" ;;
+    full) echo "${common[*]} --baseURL=http://s3.localhost:$S3RVER_PORT/ --accessFile=$S3RVER_ACCESS_FILE --blockCacheFile=$work/s3backer-full.cache --blockCacheSize=$full_cache --compress=1 --encrypt --passwordFile=$work/password s3backer-full" ;;
+    s3) echo "${common[*]} --baseURL=http://localhost:$MOTO_PORT/ --accessFile=$MOTO_ACCESS_FILE s3backer" ;;
+  esac
+}
+
 start_peer() {  # NAME
-  local name=$1 sock=$work/$1.sock
+  local name=$1 sock=$work/$1.sock group
+  group=$(group_of "$name")
+  local vol
+  vol=$(volume_of "$group")
   LOG[$name]=$work/$name.log
   rm -f "$sock"
   URI[$name]="nbd+unix:///?socket=$sock"
+  local u=("$work/usbd" -f --quiet --size="$vol" "${usbd_args[@]}" --listen="unix:$sock")
   case $name in
     usbd-test)
-      "$work/usbd" -f --quiet --test --size="$volsize" "${usbd_args[@]}" --listen="unix:$sock" \
-        "$work/usbd-test" 2>>"${LOG[$name]}" & ;;
+      "${u[@]}" --test "$work/usbd-test" 2>>"${LOG[$name]}" & ;;
     usbd-http)
-      "$work/usbd" -f --quiet --httpStore --baseURL="$NGINX_URL" --size="$volsize" \
-        "${http_cache[@]}" "${usbd_args[@]}" --listen="unix:$sock" usbdvol 2>>"${LOG[$name]}" & ;;
+      "${u[@]}" --httpStore --baseURL="${NGINX_URL}usbd-http/" \
+        --blockCacheSize="$cache_blocks" vol 2>>"${LOG[$name]}" & ;;
+    usbd-full)
+      "${u[@]}" --baseURL="$S3RVER_URL/" --accessFile="$S3RVER_ACCESS_FILE" \
+        --blockCacheFile="$work/usbd-full.cache" --blockCacheSize="$full_cache" \
+        --compress --encrypt --passwordFile="$work/password" usbd-full 2>>"${LOG[$name]}" & ;;
+    usbd-s3)
+      "${u[@]}" --baseURL="$MOTO_ENDPOINT/" --accessFile="$MOTO_ACCESS_FILE" \
+        --blockCacheSize="$cache_blocks" usbd 2>>"${LOG[$name]}" & ;;
     nbdkit-file)
       nbdkit -U "$sock" -f file "$work/nbdkit.img" 2>>"${LOG[$name]}" & ;;
     qemu-nbd)
       # -e: several clients at once (fio's job, nbdinfo's probe); -t: persistent.
       qemu-nbd -k "$sock" -f raw -t -e 8 --cache=writeback --aio=threads \
         "$work/qemu.img" 2>>"${LOG[$name]}" & ;;
-    s3backer)
-      # Path style through --region's vhost URLs: BUCKET.localhost is
-      # loopback. nginx's ETags are no MD5 sums: without the md5 cache off,
-      # s3backer takes every read for stale. Otherwise its defaults
-      # (in-memory block cache of 1000 blocks, 20 write-back threads).
-      MNT[$name]=$work/s3backer.mnt
-      s3backer -f --region=us-east-1 --baseURL="http://localhost:$NGINX_PORT/" \
-        --prefix=s3backer/ --blockSize=256k --size="$volsize" \
-        --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 \
-        s3bucket "${MNT[$name]}" >>"${LOG[$name]}" 2>&1 & ;;
+    nbdkit-s3)
+      # nbdkit 1.32 wants a minimum block size of at most 64 KiB, so its
+      # objects are 64 KiB, not 256; the blocksize filter takes smaller
+      # requests (read-modify-write), as the plugin's manual advises.
+      local id secret
+      IFS=: read -r id secret <"$MOTO_ACCESS_FILE"
+      AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret \
+        nbdkit -U "$sock" -f --filter=blocksize S3 endpoint-url="$MOTO_ENDPOINT" size="$vol" \
+        object-size=64k bucket=nbdkit key=vol 2>>"${LOG[$name]}" & ;;
+    s3backer-*)
+      MNT[$name]=$work/$name.mnt
+      FILE[$name]=${MNT[$name]}/file
+      mkdir -p "${MNT[$name]}"
+      # shellcheck disable=SC2046  # s3backer_args's words on purpose
+      s3backer $(s3backer_args "$name") "${MNT[$name]}" >>"${LOG[$name]}" 2>&1 & ;;
   esac
   PID[$name]=$!
-  if [[ $name == s3backer ]]; then
-    local i
-    for ((i = 0; i < 300; i++)); do
-      kill -0 "${PID[$name]}" 2>/dev/null ||
-        { echo "peers.sh: s3backer exited before mounting:" >&2; tail -n 20 "${LOG[$name]}" >&2; exit 1; }
-      [[ -f ${MNT[$name]}/file ]] && return 0
-      sleep 0.1
-    done
-    echo "peers.sh: s3backer did not mount within 30 s" >&2; exit 1
-  fi
-  wait_nbd "$name"
+  wait_ready "$name"
 }
 
-stop_peer() {  # NAME: until the process is gone (s3backer: unmounted, all uploaded)
+stop_peer() {  # NAME: until the process is gone (all uploaded)
   local name=$1
-  if [[ $name == s3backer ]]; then
+  [[ -n ${PID[$name]:-} ]] || return 0
+  if [[ -n ${MNT[$name]:-} ]]; then
     fusermount -u "${MNT[$name]}"
   else
     kill "${PID[$name]}" 2>/dev/null || true
@@ -239,16 +378,24 @@ stop_peer() {  # NAME: until the process is gone (s3backer: unmounted, all uploa
   unset "PID[$name]"
 }
 
+drop_cache() {  # NAME: the next start finds an empty cache
+  case $1 in
+    usbd-full) rm -f "$work/usbd-full.cache" "$work/usbd-full.cache.lmdb" ;;
+    s3backer-full) rm -f "$work/s3backer-full.cache" ;;
+  esac
+}
+
 # --- fio ----------------------------------------------------------------------
 fio_target() {  # NAME: fio's arguments to reach that peer
-  if [[ $1 == s3backer ]]; then
-    echo "--ioengine=libaio --direct=1 --filename=${MNT[$1]}/file"
+  if [[ -n ${MNT[$1]:-} ]]; then
+    echo "--ioengine=libaio --direct=1 --filename=${FILE[$1]}"
   else
     echo "--ioengine=nbd --uri=${URI[$1]}"
   fi
 }
 
 now() { date +%s.%N; }
+rate() { python3 -c "print($1 / 2**20 / ($3 - $2))"; }  # BYTES T0 T1 -> MiB/s
 
 # run_fio ROW NAME TAG ARGS...: one fio run, JSON in $work/ROW.NAME.TAG.json
 run_fio() {
@@ -283,36 +430,136 @@ print(io["bw_bytes"] / 2**20 if unit == "MiB/s" else io["iops"])
 EOF
 }
 
+# --- raw backend: parallel PUT then GET of whole blocks ------------------------
+# The ceiling usbd's sequential rows are held against: as many 256 KiB
+# objects as the group's size, PUT then GET by one curl in its parallel mode
+# (one thread, keep-alive), 8 and then 16 transfers in flight, best of the
+# two. S3 servers get SigV4 from curl (the key in curl's config file, not on
+# its command line).
+raw_backend() {  # GROUP
+  local group=$1 bytes count p t0 t1 t2 put=0 get=0 base auth= i
+  bytes=$(numfmt --from=iec "${GROUP_SIZE[$group]}")
+  count=$((bytes / (256 << 10)))
+  head -c $((256 << 10)) /dev/urandom >"$work/raw.obj"
+  case $group in
+    http) base=${NGINX_URL}raw ;;
+    full) base=$S3RVER_URL/raw auth=$S3RVER_ACCESS_FILE ;;
+    s3) base=$MOTO_ENDPOINT/raw auth=$MOTO_ACCESS_FILE ;;
+  esac
+  {
+    if [[ -n $auth ]]; then
+      printf 'user = "%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\n' "$(head -n 1 "$auth")"
+      printf 'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n'
+    fi
+    printf 'fail\nsilent\nshow-error\n'
+    for ((i = 0; i < count; i++)); do
+      printf 'url = "%s/%08x"\nupload-file = "%s"\noutput = "/dev/null"\n' \
+        "$base" "$i" "$work/raw.obj"
+    done
+  } >"$work/raw-put.cfg"
+  sed '/^upload-file/d' "$work/raw-put.cfg" >"$work/raw-get.cfg"
+  for p in 8 16; do
+    echo "  raw $group: $count objects, $p in flight" >&2
+    t0=$(now)
+    curl -Z --parallel-max "$p" -K "$work/raw-put.cfg" \
+      >/dev/null 2>"$work/raw.err" || fail "raw PUT to $base failed: $(head -n 3 "$work/raw.err")"
+    t1=$(now)
+    curl -Z --parallel-max "$p" -K "$work/raw-get.cfg" \
+      >/dev/null 2>"$work/raw.err" || fail "raw GET from $base failed: $(head -n 3 "$work/raw.err")"
+    t2=$(now)
+    put=$(python3 -c "print(max($put, $(rate "$bytes" "$t0" "$t1")))")
+    get=$(python3 -c "print(max($get, $(rate "$bytes" "$t1" "$t2")))")
+  done
+  record "$group" seqwrite "raw-$group" MiB/s "$put"
+  record "$group" coldread "raw-$group" MiB/s "$get"
+}
+
+# --- untar a source tree onto ext4 on the device, sync, stop ---------------------
+# NBD peers: nbdfuse exposes the export as a file; s3backer: its own FUSE
+# file. Both then go through a loop device and the kernel's ext4. The figure
+# is the tree's size over untar + umount (the sync) + stopping the peer
+# (until everything is in the store); mkfs is outside the timed part.
+untar() {  # GROUP NAME
+  local group=$1 name=$2 disk fuse loop mnt t0 t1 bytes
+  start_peer "$name"
+  if [[ -n ${MNT[$name]:-} ]]; then
+    disk=${FILE[$name]}
+  else
+    fuse=$work/$name.fuse
+    rm -rf "$fuse" && mkdir -p "$fuse"
+    nbdfuse "$fuse" "${URI[$name]}" >>"${LOG[$name]}" 2>&1 &
+    local fpid=$! i
+    FUSES+=("$fuse")
+    for ((i = 0; i < 100; i++)); do [[ -f $fuse/nbd ]] && break; sleep 0.1; done
+    [[ -f $fuse/nbd ]] || fail "nbdfuse did not expose $name"
+    disk=$fuse/nbd
+  fi
+  loop=$(losetup --find --show --direct-io=on "$disk") || fail "losetup on $name failed"
+  LOOPS+=("$loop")
+  mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=1,lazy_journal_init=1 "$loop" >/dev/null ||
+    fail "mkfs.ext4 on $name failed"
+  mnt=$work/$name.ext4
+  mkdir -p "$mnt"
+  mount -o noinit_itable "$loop" "$mnt" || fail "mount of $name failed"
+  FS_MOUNTS+=("$mnt")
+  sync
+  echo "  untar: $name" >&2
+  t0=$(now)
+  tar -xf "$work/tree.tar" -C "$mnt" || fail "untar onto $name failed"
+  umount "$mnt" || fail "umount of $name failed"
+  losetup -d "$loop"
+  if [[ -z ${MNT[$name]:-} ]]; then
+    fusermount3 -u "$fuse"
+    wait "$fpid" 2>/dev/null || true
+  fi
+  stop_peer "$name"
+  t1=$(now)
+  bytes=$(stat -c %s "$work/tree.tar")
+  record "$group" untar "$name" MiB/s "$(rate "$bytes" "$t0" "$t1")"
+}
+
 # One group = the peers on one backend. Each peer in turn: fresh start,
-# sequential write of --size then flush, stop (for s3backer: unmount, which
-# returns once every dirty block is uploaded); the write figure is --size over
-# that whole time. Then a fresh start and one sequential read pass (cold: no
-# process holds a cache). Then the random rows, peers alternating slice by
-# slice, all peers up at once.
-seq=(--bs=1M --iodepth=8 --size="$size_bytes")
-rand=(--bs=4k --iodepth=32 --size="$size_bytes" --norandommap --randrepeat=0
-      --time_based --runtime="$slice")
+# sequential write then flush, stop (for s3backer: unmount, which returns
+# once every dirty block is uploaded); the write figure is the size over that
+# whole time. Then, each in turn, a fresh start with an empty cache and one
+# sequential read pass (cold), then a second pass (warm: whatever the peer
+# kept). Then the random rows, peers alternating slice by slice, all up at
+# once. Then the untar row, each in turn.
 run_group() {  # GROUP PEERS...
-  local group=$1 name t0 t1 r order
+  local group=$1 name t0 t1 r order bytes
   shift
-  local peers=("$@")
+  local peers=() raw=0
+  for name in "$@"; do
+    if [[ $name == raw-* ]]; then raw=1; else peers+=("$name"); fi
+  done
   ((${#peers[@]})) || return 0
+  bytes=$(numfmt --from=iec "${GROUP_SIZE[$group]}")
+  local seq=(--bs=1M --iodepth=8 --size="$bytes")
+  local rand=(--bs=4k --iodepth=32 --size="$bytes" --norandommap --randrepeat=0
+              --time_based --runtime="$slice")
+  # Compressible data (about half), refilled for every write: the same bytes
+  # for every peer, and no codec sees one buffer over and over.
+  local data=(--buffer_compress_percentage=50 --refill_buffers)
   for name in "${peers[@]}"; do
+    drop_cache "$name"
     start_peer "$name"
     t0=$(now)
-    run_fio seqwrite "$name" 1 --rw=write "${seq[@]}" --end_fsync=1
+    run_fio seqwrite "$name" 1 --rw=write "${seq[@]}" "${data[@]}" --end_fsync=1
     stop_peer "$name"
     t1=$(now)
-    record "$group" seqwrite "$name" MiB/s \
-      "$(python3 -c "print($size_bytes / 2**20 / ($t1 - $t0))")"
+    record "$group" seqwrite "$name" MiB/s "$(rate "$bytes" "$t0" "$t1")"
   done
   for name in "${peers[@]}"; do
+    drop_cache "$name"
     start_peer "$name"
     t0=$(now)
     run_fio coldread "$name" 1 --rw=read "${seq[@]}"
     t1=$(now)
-    record "$group" coldread "$name" MiB/s \
-      "$(python3 -c "print($size_bytes / 2**20 / ($t1 - $t0))")"
+    record "$group" coldread "$name" MiB/s "$(rate "$bytes" "$t0" "$t1")"
+    t0=$(now)
+    run_fio warmread "$name" 1 --rw=read "${seq[@]}"
+    t1=$(now)
+    record "$group" warmread "$name" MiB/s "$(rate "$bytes" "$t0" "$t1")"
   done
   local row kind best fig
   for row in randread randwrite; do
@@ -324,7 +571,7 @@ run_group() {  # GROUP PEERS...
         for ((i = ${#peers[@]} - 1; i >= 0; i--)); do order+=("${peers[$i]}"); done
       fi
       for name in "${order[@]}"; do
-        run_fio "$row" "$name" "$r" --rw="$row" "${rand[@]}"
+        run_fio "$row" "$name" "$r" --rw="$row" "${rand[@]}" "${data[@]}"
       done
     done
     for name in "${peers[@]}"; do
@@ -337,6 +584,10 @@ run_group() {  # GROUP PEERS...
     done
   done
   for name in "${peers[@]}"; do stop_peer "$name"; done
+  if [[ -n $untar_ok ]]; then
+    for name in "${peers[@]}"; do untar "$group" "$name"; done
+  fi
+  if ((raw)); then raw_backend "$group"; fi
 }
 
 version() { "$@" 2>&1 | head -n 1 || true; }
@@ -346,9 +597,27 @@ version() { "$@" 2>&1 | head -n 1 || true; }
   echo "qemu-nbd: $(command -v qemu-nbd >/dev/null && version qemu-nbd --version || echo absent)"
   echo "s3backer: $(command -v s3backer >/dev/null && version s3backer --version || echo absent)"
   echo "nginx: $([[ -n $NGINX ]] && version "$NGINX" -v || echo absent)"
-  echo "fio: $(version fio --version)"
+  echo "s3rver: $([[ -n $S3RVER ]] && version "$S3RVER" --version || echo absent)"
+  echo "moto_server: $([[ -n ${MOTO:-} ]] && version "$(dirname "$MOTO")/python" -c 'import moto; print(moto.__version__)' || echo absent)"
+  echo "fio: $(version fio --version), curl: $(version curl --version | cut -d' ' -f1-2)"
 } >"$work/versions.txt"
 cat "$work/versions.txt"
+
+# The untar row needs root (loop devices, mount) and nbdfuse.
+untar_ok=
+if [[ $(id -u) != 0 ]]; then
+  skip untar all "not root: the untar row needs loop devices and mount"
+elif ! command -v nbdfuse >/dev/null || ! command -v fusermount3 >/dev/null; then
+  skip untar all "nbdfuse not installed (apt-get install nbdfuse)"
+elif ! command -v mkfs.ext4 >/dev/null; then
+  skip untar all "mkfs.ext4 not installed (apt-get install e2fsprogs)"
+else
+  tar -C "$(dirname "$tree")" -cf "$work/tree.tar" "$(basename "$tree")" 2>/dev/null ||
+    fail "cannot tar $tree"
+  untar_ok=1
+  tree_desc="$tree: $(numfmt --to=iec "$(stat -c %s "$work/tree.tar")") in $(tar -tf "$work/tree.tar" | wc -l) entries"
+fi
+
 read -r load1 _ </proc/loadavg
 if awk "BEGIN { exit !($load1 > 0.5) }"; then
   echo "peers.sh: warning: load average $load1 before starting: other work on this machine will skew the figures" >&2
@@ -356,10 +625,14 @@ fi
 start_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 fstype=$(stat -f -c %T "$work")
-echo "$start_date; size $size, volume $volsize, 256 KiB blocks; random rows best of $rounds x $slice s; data on $fstype ($base_dir); usbd-http cache $usbd_cache blocks; usbd args: ${usbd_args[*]:-none}"
+settings="size $size (moto group $s3_size) written, read cold and warm, volumes twice that (at least 1G), 256 KiB blocks; fio data 50% compressible; random rows 4k qd32 best of $rounds x $slice s; untar ${tree_desc:-skipped}; data and servers on $fstype; http and s3 groups: memory caches of $cache_blocks blocks on both, no codec; full group: cache file of $full_cache blocks, usbd --compress (zstd 1) --encrypt (AES-256-GCM), s3backer --compress=1 (zlib) --encrypt (AES-128-CBC); usbd args: ${usbd_args[*]:-none}"
+echo "$start_date; $settings"
 
+truncate -s "$(volume_of local)" "$work/nbdkit.img" "$work/qemu.img"
 run_group local "${local_peers[@]}"
 run_group http "${http_peers[@]}"
+run_group full "${full_peers[@]}"
+run_group s3 "${s3_peers[@]}"
 
 python3 - "$work" <<'EOF' | tee "$work/table.txt"
 import collections, sys
@@ -371,29 +644,33 @@ for line in open(f"{work}/results.tsv"):
     fig[(group, row, peer)] = (unit, float(value))
 skips = [l.rstrip("\n").split("\t") for l in open(f"{work}/skips.tsv")]
 
-rows = [("seqwrite", "seq write 1M qd8 + flush"), ("coldread", "cold seq read 1M qd8"),
-        ("randread", "rand read 4k qd32"), ("randwrite", "rand write 4k qd32")]
-groups = [("local", "usbd-test", "local dir/file", ["nbdkit-file", "qemu-nbd"]),
-          ("http", "usbd-http", "nginx dav", ["s3backer"])]
-head = (f"{'workload':<26} {'backend':<15} {'peer':<12} {'unit':>5} "
+rows = [("seqwrite", "seq write 1M qd8 + stored"), ("coldread", "cold seq read 1M qd8"),
+        ("warmread", "warm seq read 1M qd8"), ("randread", "rand read 4k qd32"),
+        ("randwrite", "rand write 4k qd32"), ("untar", "untar to ext4 + stored")]
+groups = [("local", "usbd-test", "local files", ["nbdkit-file", "qemu-nbd"]),
+          ("http", "usbd-http", "nginx dav", ["s3backer-http", "raw-http"]),
+          ("full", "usbd-full", "s3rver zstd+AES", ["s3backer-full", "raw-full"]),
+          ("s3", "usbd-s3", "moto S3", ["s3backer-s3", "nbdkit-s3", "raw-s3"])]
+head = (f"{'workload':<26} {'backend':<15} {'peer':<13} {'unit':>5} "
         f"{'usbd':>9} {'peer':>9} {'usbd/peer':>9}")
 print(head)
 print("-" * len(head))
 for group, us, backend, peers in groups:
     for row, label in rows:
         for peer in peers:
-            if any(s[0] == group and s[1] == peer for s in skips):
-                continue
             u, p = fig.get((group, row, us)), fig.get((group, row, peer))
             if not u or not p:
                 continue
+            if peer.startswith("raw-"):
+                label = {"seqwrite": "seq write vs raw PUT", "coldread": "cold read vs raw GET"}[row]
             ratio = u[1] / p[1] if p[1] else float("inf")
-            print(f"{label:<26} {backend:<15} {peer:<12} {u[0]:>5} "
+            print(f"{label:<26} {backend:<15} {peer:<13} {u[0]:>5} "
                   f"{u[1]:>9.0f} {p[1]:>9.0f} {ratio:>9.2f}")
 for group, peer, reason in skips:
-    print(f"{'SKIP':<26} {group:<15} {peer:<12} {reason}")
-print("usbd/peer above 1: usbd faster. seq write = size / (write + flush + stop);"
-      " random rows: best slice")
+    print(f"{'SKIP':<26} {group:<15} {peer:<13} {reason}")
+print("usbd/peer above 1: usbd faster. '+ stored': size / (write + sync + stop,"
+      " which uploads everything); random rows: best slice; raw: best of 8 and 16"
+      " transfers in flight")
 EOF
 
 if [[ $record == 1 ]]; then
@@ -404,7 +681,7 @@ if [[ $record == 1 ]]; then
     echo "## bench/peers.sh, $start_date"
     echo
     echo "- machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 2^20 }' /proc/meminfo) RAM, kernel $(uname -r), load average at start $load_start"
-    echo "- settings: size $size written and read, volume $volsize, 256 KiB blocks, random rows best of $rounds x $slice s, data on $fstype, no compression or encryption; usbd-http --blockCacheSize $usbd_cache, s3backer default cache (1000 blocks); usbd args: ${usbd_args[*]:-none}"
+    echo "- settings: $settings"
     sed 's/^/- /' "$work/versions.txt"
     echo
     sed 's/^/    /' "$work/table.txt"
