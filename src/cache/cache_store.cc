@@ -248,7 +248,7 @@ Status CacheStore::LoadBlock(Lock& lock, uint64_t block, uint32_t offset,
   uint32_t crc = 0;
   if (status.ok()) {
     cached = slots_->Write(*slot, 0, buf);
-    crc = Crc32c(buf);
+    if (index_) crc = Crc32c(buf);  // only the index keeps checksums
     if (!out.empty()) std::memcpy(out.data(), buf.data() + offset, out.size());
   }
 
@@ -258,7 +258,7 @@ Status CacheStore::LoadBlock(Lock& lock, uint64_t block, uint32_t offset,
   if (e && e->state == EntryState::kLoading && e->gen == token) {
     if (cached.ok()) {
       e->crc = crc;
-      e->crc_valid = true;
+      e->crc_valid = index_ != nullptr;
       e->since_ms = NowMs();
       table_->SetState(e, EntryState::kClean);
       MarkForCommit(block);

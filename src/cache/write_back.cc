@@ -127,11 +127,12 @@ void CacheStore::UploadOne(Lock& lock, Entry* e) {
     // would make every write to the block meanwhile copy the block.
     std::span<uint8_t> buf = ThreadBuffer(geometry_.block_size);
     status = slots_->Read(slot, 0, buf);
-    const uint32_t crc = Crc32c(buf);
+    // A memory-only cache has no index, so no use for checksums.
+    const uint32_t crc = index_ && status.ok() ? Crc32c(buf) : 0;
     lock.lock();
     table_->Unpin(slot);
     e = table_->Find(block);
-    if (status.ok() && e->gen == gen && !e->crc_valid) {
+    if (index_ && status.ok() && e->gen == gen && !e->crc_valid) {
       e->crc = crc;  // saves the commit reading the slot again
       e->crc_valid = true;
     }
