@@ -140,6 +140,22 @@ cd /tmp
 exec bash $(printf '%q' "$SCENARIO")$quoted_args
 EOF
 
+# A tree under /dev or /run (a clone in /dev/shm) would be hidden inside the
+# VM by its own /dev, /dev/shm and /run: share it on its own, read-only, and
+# let stage 2 mount it back at its path.
+TREE_ARGS=()
+SHARED=" "
+: >"$WORK/out/trees"
+for dir in "$top_srcdir" "$top_builddir" "$(dirname "$USBD")"; do
+  dir=$(realpath "$dir")
+  case $dir in /dev/*|/run/*) ;; *) continue ;; esac
+  case $SHARED in *" $dir "*) continue ;; esac
+  SHARED+="$dir "
+  tag=tree$((${#TREE_ARGS[@]} / 2))
+  echo "$tag $dir" >>"$WORK/out/trees"
+  TREE_ARGS+=(-virtfs "local,path=$dir,mount_tag=$tag,security_model=passthrough,readonly=on,multidevs=remap")
+done
+
 NET_ARGS=(-nic none)
 if [ $NET = yes ]; then
   # shellcheck disable=SC2054  # qemu's own comma syntax
@@ -154,7 +170,7 @@ START=$(date +%s)
   -append "console=ttyS0 quiet loglevel=4 panic=-1" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap" \
   -virtfs "local,path=$WORK/out,mount_tag=out,security_model=none" \
-  "${NET_ARGS[@]}" </dev/null >"$WORK/console.log" 2>&1 &
+  "${TREE_ARGS[@]}" "${NET_ARGS[@]}" </dev/null >"$WORK/console.log" 2>&1 &
 QEMU_PID=$!
 # Follow the console as it comes, stopping when qemu exits or time is up.
 tail -n +1 -f --pid="$QEMU_PID" "$WORK/console.log" &

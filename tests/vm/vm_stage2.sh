@@ -22,6 +22,12 @@ if [ -e /sys/class/net/eth0 ]; then
 fi
 status=1
 if mount -t 9p -o trans=virtio,version=9p2000.L out /out; then
+  # Trees run_vm.sh shared on their own (kept under /dev or /run).
+  while read -r tag dir; do
+    mkdir -p "$dir" &&
+      mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose "$tag" "$dir" ||
+      echo "vm: cannot mount $dir"
+  done </out/trees
   bash /out/job.sh </dev/null 2>&1 | tee /out/log
   status=${PIPESTATUS[0]}
   echo "$status" >/out/status
