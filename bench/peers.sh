@@ -43,7 +43,8 @@ usage() {
                        and raw parallel PUT/GET with curl
                 full   usbd vs s3backer on s3rver (S3, from npm) with a
                        cache file, compression and encryption on both, and
-                       raw parallel PUT/GET with curl
+                       raw parallel PUT/GET with curl; and the same two
+                       writing (only) to nginx dav
                 s3     usbd vs s3backer and nbdkit's S3 plugin on moto_server,
                        and raw parallel PUT/GET with curl
   --tree=DIR    the source tree the untar row unpacks (default /usr/include)
@@ -201,12 +202,20 @@ if want_group local; then
   fi
 fi
 NGINX=$(find_tool nginx)
-if want_group http; then
+declare -a fullw_peers=()
+if want_group http || want_group full; then
   if [[ -n $NGINX ]]; then
     start_nginx_dav
-    http_peers=(usbd-http)
-    have_s3backer http s3backer-http && http_peers+=(s3backer-http)
-    http_peers+=(raw-http)
+    if want_group http; then
+      http_peers=(usbd-http)
+      have_s3backer http s3backer-http && http_peers+=(s3backer-http)
+      http_peers+=(raw-http)
+    fi
+    # The full stack's write on the fast backend too. Write only: s3backer
+    # cannot read these objects back from nginx (see the full group).
+    if want_group full && have_s3backer fullw s3backer-fullw; then
+      fullw_peers=(usbd-fullw s3backer-fullw)
+    fi
   else
     skip http usbd-http "nginx not installed (apt-get install nginx): no HTTP backend"
   fi
@@ -270,7 +279,7 @@ if want_group s3; then
   fi
 fi
 
-GROUP_SIZE=([local]=$size [http]=$size [full]=$size [s3]=$s3_size)
+GROUP_SIZE=([local]=$size [http]=$size [full]=$size [fullw]=$size [s3]=$s3_size)
 volume_of() {  # GROUP: every peer's volume size: twice the data, at least 1 GiB
   local mib=$(($(numfmt --from=iec "${GROUP_SIZE[$1]}") * 2 >> 20))
   echo "$((mib < 1024 ? 1024 : mib))M"
@@ -280,6 +289,7 @@ group_of() {
     usbd-test|nbdkit-file|qemu-nbd) echo local ;;
     *-http) echo http ;;
     *-full) echo full ;;
+    *-fullw) echo fullw ;;
     *-s3) echo s3 ;;
   esac
 }
@@ -313,6 +323,7 @@ s3backer_args() {  # NAME
   local common=(-f --blockSize=256k --size="$(volume_of "$group")" --region=us-east-1)
   case $group in
     http) echo "${common[*]} --baseURL=http://localhost:$NGINX_PORT/ --prefix=s3backer/ --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 s3bucket" ;;
+    fullw) echo "${common[*]} --baseURL=http://localhost:$NGINX_PORT/ --prefix=s3backer-fullw/ --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 --blockCacheFile=$work/s3backer-fullw.cache --blockCacheSize=$full_cache --compress=1 --encrypt --passwordFile=$work/password s3bucket" ;;
     full) echo "${common[*]} --baseURL=http://s3.localhost:$S3RVER_PORT/ --accessFile=$S3RVER_ACCESS_FILE --blockCacheFile=$work/s3backer-full.cache --blockCacheSize=$full_cache --compress=1 --encrypt --passwordFile=$work/password s3backer-full" ;;
     s3) echo "${common[*]} --baseURL=http://localhost:$MOTO_PORT/ --accessFile=$MOTO_ACCESS_FILE s3backer" ;;
   esac
@@ -337,6 +348,10 @@ start_peer() {  # NAME
       "${u[@]}" --baseURL="$S3RVER_URL/" --accessFile="$S3RVER_ACCESS_FILE" \
         --blockCacheFile="$work/usbd-full.cache" --blockCacheSize="$full_cache" \
         --compress --encrypt --passwordFile="$work/password" usbd-full 2>>"${LOG[$name]}" & ;;
+    usbd-fullw)
+      "${u[@]}" --httpStore --baseURL="${NGINX_URL}usbd-fullw/" \
+        --blockCacheFile="$work/usbd-fullw.cache" --blockCacheSize="$full_cache" \
+        --compress --encrypt --passwordFile="$work/password" vol 2>>"${LOG[$name]}" & ;;
     usbd-s3)
       "${u[@]}" --baseURL="$MOTO_ENDPOINT/" --accessFile="$MOTO_ACCESS_FILE" \
         --blockCacheSize="$cache_blocks" usbd 2>>"${LOG[$name]}" & ;;
@@ -382,6 +397,8 @@ drop_cache() {  # NAME: the next start finds an empty cache
   case $1 in
     usbd-full) rm -f "$work/usbd-full.cache" "$work/usbd-full.cache.lmdb" ;;
     s3backer-full) rm -f "$work/s3backer-full.cache" ;;
+    usbd-fullw) rm -f "$work/usbd-fullw.cache" "$work/usbd-fullw.cache.lmdb" ;;
+    s3backer-fullw) rm -f "$work/s3backer-fullw.cache" ;;
   esac
 }
 
@@ -528,7 +545,8 @@ untar() {  # GROUP NAME
 run_group() {  # GROUP PEERS...
   local group=$1 name t0 t1 r order bytes
   shift
-  local peers=() raw=0
+  local peers=() raw=0 write_only=0
+  [[ $group == fullw ]] && write_only=1
   for name in "$@"; do
     if [[ $name == raw-* ]]; then raw=1; else peers+=("$name"); fi
   done
@@ -549,6 +567,7 @@ run_group() {  # GROUP PEERS...
     t1=$(now)
     record "$group" seqwrite "$name" MiB/s "$(rate "$bytes" "$t0" "$t1")"
   done
+  ((!write_only)) || return 0
   for name in "${peers[@]}"; do
     drop_cache "$name"
     start_peer "$name"
@@ -628,10 +647,23 @@ fstype=$(stat -f -c %T "$work")
 settings="size $size (moto group $s3_size) written, read cold and warm, volumes twice that (at least 1G), 256 KiB blocks; fio data 50% compressible; random rows 4k qd32 best of $rounds x $slice s; untar ${tree_desc:-skipped}; data and servers on $fstype; http and s3 groups: memory caches of $cache_blocks blocks on both, no codec; full group: cache file of $full_cache blocks, usbd --compress (zstd 1) --encrypt (AES-256-GCM), s3backer --compress=1 (zlib) --encrypt (AES-128-CBC); usbd args: ${usbd_args[*]:-none}"
 echo "$start_date; $settings"
 
+# Each group's data goes once the group is done: on tmpfs it is RAM, and a
+# full run would otherwise hold about 9 GiB.
+free_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
+need_mib=$(($(numfmt --from=iec "$size") * 4 >> 20))
+((free_mib >= need_mib)) ||
+  echo "peers.sh: warning: $free_mib MiB free in $work, a group needs about $need_mib MiB" >&2
 truncate -s "$(volume_of local)" "$work/nbdkit.img" "$work/qemu.img"
 run_group local "${local_peers[@]}"
+rm -rf "$work/nbdkit.img" "$work/qemu.img" "$work/usbd-test"
 run_group http "${http_peers[@]}"
+[[ -z ${NGINX_ROOT:-} ]] || find "$NGINX_ROOT" -mindepth 1 -delete
+run_group fullw "${fullw_peers[@]}"
+rm -rf "$work"/*-fullw.cache*
+[[ -z ${NGINX_ROOT:-} ]] || find "$NGINX_ROOT" -mindepth 1 -delete
 run_group full "${full_peers[@]}"
+rm -rf "$work"/*-full.cache*
+[[ ! -d $work/s3rver ]] || find "$work/s3rver" -mindepth 2 -delete 2>/dev/null || true
 run_group s3 "${s3_peers[@]}"
 
 python3 - "$work" <<'EOF' | tee "$work/table.txt"
@@ -649,6 +681,7 @@ rows = [("seqwrite", "seq write 1M qd8 + stored"), ("coldread", "cold seq read 1
         ("randwrite", "rand write 4k qd32"), ("untar", "untar to ext4 + stored")]
 groups = [("local", "usbd-test", "local files", ["nbdkit-file", "qemu-nbd"]),
           ("http", "usbd-http", "nginx dav", ["s3backer-http", "raw-http"]),
+          ("fullw", "usbd-fullw", "nginx zstd+AES", ["s3backer-fullw"]),
           ("full", "usbd-full", "s3rver zstd+AES", ["s3backer-full", "raw-full"]),
           ("s3", "usbd-s3", "moto S3", ["s3backer-s3", "nbdkit-s3", "raw-s3"])]
 head = (f"{'workload':<26} {'backend':<15} {'peer':<13} {'unit':>5} "

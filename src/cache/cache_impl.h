@@ -90,8 +90,12 @@ class CacheStore : public BlockStore {
   void ReadAheadWorker();
   void Housekeeper();
   void RefillFreeSlots(Lock& lock);
-  // Free slots the housekeeper keeps in reserve (about 1.5% of the cache).
+  // Free slots the housekeeper keeps in reserve (about 1.5% of the cache),
+  // because freeing a slot whose record is committed costs a commit. A
+  // memory-only cache evicts one block when it needs a slot, so it keeps
+  // none and holds all --blockCacheSize blocks.
   size_t ReserveSlots() const {
+    if (!index_) return 0;
     return std::min<size_t>(table_->slot_count() / 64, 1024);
   }
   Entry* NextUpload(int64_t now, int64_t* wake_ms);

@@ -26,8 +26,9 @@ RecordKind KindOf(const Entry& e) {
 // write-back to make clean blocks; without, returns kNoSlot instead.
 Result<uint32_t> CacheStore::AllocateSlot(Lock& lock, bool wait) {
   // Evicting a block whose record is committed frees its slot only at the
-  // next commit; evict a few such blocks per commit.
-  const size_t batch = std::clamp<size_t>(table_->slot_count() / 64, 1, 64);
+  // next commit; evict a few such blocks per commit (without an index, one).
+  const size_t batch =
+      index_ ? std::clamp<size_t>(table_->slot_count() / 64, 1, 64) : 1;
   bool deletes_tried = false, full_tried = false;
   for (;;) {
     uint32_t slot = table_->TakeFreeSlot();

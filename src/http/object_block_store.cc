@@ -8,16 +8,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "store/zero_store.h"
 #include "util/log.h"
 
 namespace usbd {
 namespace {
-
-bool AllZero(std::span<const uint8_t> data) {
-  return data.empty() ||
-         (data[0] == 0 &&
-          std::memcmp(data.data(), data.data() + 1, data.size() - 1) == 0);
-}
 
 std::string Hex(uint64_t value, int digits) {
   char buf[17];
@@ -99,7 +94,7 @@ class ObjectBlockStore : public BlockStore {
     if (offset != 0 || data.size() != options_.geometry.block_size) {
       return Status::Invalid("object store writes whole blocks only");
     }
-    if (AllZero(data)) return Remove(block, "write zeros to");
+    if (IsAllZero(data)) return Remove(block, "write zeros to");
     return Put(block, data);
   }
 
