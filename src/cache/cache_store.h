@@ -28,7 +28,8 @@
 //    sent down by the write-back (a write of zeros if the store cannot trim).
 //  - Reads of cached blocks never wait for uploads; a miss reads the store
 //    in the caller's thread. After `read_ahead_trigger` sequential blocks,
-//    the next `read_ahead` blocks are fetched in parallel.
+//    the blocks after them are fetched in parallel, a window that grows
+//    with the sequential run up to `read_ahead` blocks.
 //  - Clean blocks are evicted least recently used, blocks below
 //    `num_protected` last; clean blocks older than `timeout` (if set) are
 //    dropped when next read.
@@ -70,7 +71,7 @@ struct CacheOptions {
   bool sync = false;           // --blockCacheSync
   uint64_t num_protected = 0;  // --blockCacheNumProtected, in blocks
   std::chrono::milliseconds timeout{0};  // --blockCacheTimeout; 0 = none
-  uint32_t read_ahead = 4;               // --readAhead, in blocks; 0 = off
+  uint32_t read_ahead = 32;              // --readAhead, in blocks; 0 = off
   uint32_t read_ahead_trigger = 2;       // --readAheadTrigger, in blocks
 
   // Not options: how long Shutdown() waits for a store that accepts no

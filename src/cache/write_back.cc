@@ -285,21 +285,34 @@ Status CacheStore::WaitUploaded() {
 // ---- read-ahead -------------------------------------------------------------
 
 // Called with mu_ held, for every read.
+//
+// A stream is a run of reads each within kStreamSlack blocks of the highest
+// block the stream has read: several NBD worker threads serve one
+// sequential reader, so its blocks arrive out of order. Once the stream has
+// read `read_ahead_trigger` blocks, the blocks after the current one are
+// fetched ahead, the window growing with the stream (as many blocks as it
+// has read, at least kFirstWindow) up to `read_ahead`: a long sequential
+// read gets deep read-ahead, a short one (a random 1 MiB read) a little.
 void CacheStore::NoteRead(uint64_t block) {
   if (options_.read_ahead == 0) return;
-  // Several NBD worker threads serve one sequential stream, so blocks may
-  // arrive slightly out of order.
-  if (block > last_read_ && block <= last_read_ + 2) {
+  constexpr uint64_t kStreamSlack = 32;
+  constexpr uint64_t kFirstWindow = 4;
+  if (block == last_read_) return;
+  if (block <= last_read_ + kStreamSlack && block + kStreamSlack >= last_read_) {
     ++run_;
-  } else if (block != last_read_) {
+    last_read_ = std::max(last_read_, block);
+  } else {
     run_ = 1;
+    last_read_ = block;
   }
-  last_read_ = block;
   if (run_ < options_.read_ahead_trigger) return;
-  uint64_t end =
-      std::min(block + 1 + options_.read_ahead, geometry_.block_count);
-  uint64_t from =
-      ahead_next_ > block && ahead_next_ <= end ? ahead_next_ : block + 1;
+  const uint64_t window =
+      std::min<uint64_t>(options_.read_ahead, std::max(kFirstWindow, run_));
+  const uint64_t end =
+      std::min(last_read_ + 1 + window, geometry_.block_count);
+  uint64_t from = ahead_next_ > last_read_ && ahead_next_ <= end
+                      ? ahead_next_
+                      : last_read_ + 1;
   for (uint64_t b = from; b < end; ++b) {
     if (!table_->Find(b)) ahead_queue_.push_back(b);
   }

@@ -297,7 +297,8 @@ const OptionSpec kOptions[] = {
      .field = &Options::block_cache_timeout_ms, .min = 0, .max = 1u << 31},
     {.group = "Block cache", .name = "readAhead", .kind = Kind::kUint,
      .value_name = "N",
-     .help = "blocks read ahead, in parallel, after sequential reads; 0: off",
+     .help = "at most N blocks read ahead, in parallel, once reads are "
+             "sequential; the window grows with the sequential run; 0: off",
      .field = &Options::read_ahead, .min = 0, .max = 1024},
     {.group = "Block cache", .name = "readAheadTrigger", .kind = Kind::kUint,
      .value_name = "N",

@@ -131,7 +131,7 @@ struct Options {
   bool block_cache_sync = false;              // --blockCacheSync
   uint64_t block_cache_num_protected = 0;     // --blockCacheNumProtected
   uint32_t block_cache_timeout_ms = 0;        // --blockCacheTimeout (0: none)
-  uint32_t read_ahead = 4;                    // --readAhead, blocks (0: off)
+  uint32_t read_ahead = 32;                   // --readAhead, blocks (0: off)
   uint32_t read_ahead_trigger = 2;            // --readAheadTrigger, blocks
 
   // --- Logging ---------------------------------------------------------------
