@@ -286,30 +286,33 @@ Status CacheStore::WaitUploaded() {
 
 // Called with mu_ held, for every read.
 //
-// A stream is a run of reads each within kStreamSlack blocks of the highest
-// block the stream has read: several NBD worker threads serve one
-// sequential reader, so its blocks arrive out of order. Once the stream has
-// read `read_ahead_trigger` blocks, the blocks after the current one are
-// fetched ahead, the window growing with the stream (as many blocks as it
-// has read, at least kFirstWindow) up to `read_ahead`: a long sequential
-// read gets deep read-ahead, a short one (a random 1 MiB read) a little.
+// A stream advances by reads at most kStreamStep blocks past the highest
+// block it has read; reads up to kStreamSlack blocks behind that neither
+// advance nor break it: several NBD worker threads serve one sequential
+// reader, so its blocks arrive out of order (0, 4, 8, 1, 5, ...). Once the
+// stream spans `read_ahead_trigger` blocks, the blocks after its highest
+// are fetched ahead, the window growing with the stream (as many blocks as
+// it spans, at least kFirstWindow) up to `read_ahead`: a
+// long sequential read gets deep read-ahead, a short one (a random 1 MiB
+// read) a little, and random reads almost never any.
 void CacheStore::NoteRead(uint64_t block) {
   if (options_.read_ahead == 0) return;
+  constexpr uint64_t kStreamStep = 8;
   constexpr uint64_t kStreamSlack = 32;
   constexpr uint64_t kFirstWindow = 4;
-  if (block == last_read_) return;
-  if (block <= last_read_ + kStreamSlack && block + kStreamSlack >= last_read_) {
-    ++run_;
-    last_read_ = std::max(last_read_, block);
-  } else {
+  if (block > last_read_ && block <= last_read_ + kStreamStep) {
+    run_ += block - last_read_;  // the stream's length in blocks
+    last_read_ = block;
+  } else if (block > last_read_ || block + kStreamSlack < last_read_) {
     run_ = 1;
     last_read_ = block;
+  } else {
+    return;  // behind the stream's front: an out-of-order read of it
   }
   if (run_ < options_.read_ahead_trigger) return;
   const uint64_t window =
       std::min<uint64_t>(options_.read_ahead, std::max(kFirstWindow, run_));
-  const uint64_t end =
-      std::min(last_read_ + 1 + window, geometry_.block_count);
+  const uint64_t end = std::min(last_read_ + 1 + window, geometry_.block_count);
   uint64_t from = ahead_next_ > last_read_ && ahead_next_ <= end
                       ? ahead_next_
                       : last_read_ + 1;
