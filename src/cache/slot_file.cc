@@ -37,20 +37,6 @@ uint64_t Get64(const uint8_t* p) {
   return v;
 }
 
-Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("pwrite");
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 std::string Directory(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
