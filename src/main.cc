@@ -49,6 +49,9 @@ int Run(Options options) {
   if (options.debug) SetLogLevel(LogLevel::kDebug);
   if (options.quiet) SetLogLevel(LogLevel::kWarning);
   if (options.test) options.bucket = AbsolutePath(options.bucket);
+  // Opened after detaching (chdir /); also the cache's identity in the
+  // mount token.
+  options.block_cache_file = AbsolutePath(options.block_cache_file);
   if (options.listen.rfind("unix:", 0) == 0) {
     options.listen = "unix:" + AbsolutePath(options.listen.substr(5));
   }

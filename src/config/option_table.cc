@@ -221,7 +221,8 @@ const OptionSpec kOptions[] = {
     {.group = "Actions (then exit)", .name = "reset-mounted-flag",
      .kind = Kind::kFlag,
      .help = "clear the mount token a usbd that did not stop cleanly left on "
-             "BUCKET[/PREFIX]",
+             "BUCKET[/PREFIX] (a restart on the same machine with the same "
+             "cache file takes its own over by itself)",
      .field = &Options::reset_mounted_flag, .in_file = false},
 
     {.group = "Server", .name = "listen", .kind = Kind::kString,

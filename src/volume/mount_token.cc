@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "util/log.h"
@@ -26,6 +28,42 @@ std::string HostName() {
   return host;
 }
 
+// Printable ASCII only (the token's text format); other bytes become '?'.
+std::string Printable(std::string text) {
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return text;
+}
+
+// The first line of a small system file, or "" when it cannot be read.
+std::string FirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return "";
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\n')) {
+    line.pop_back();
+  }
+  return Printable(line);
+}
+
+// Field 22 of /proc/PID/stat (start time in clock ticks since boot), or
+// nullopt when there is no such process.
+std::optional<uint64_t> ProcessStartTime(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat;
+  if (!in || !std::getline(in, stat)) return std::nullopt;
+  // The command name (field 2) may hold spaces and ')': skip past its end.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  for (int index = 3; index <= 22; ++index) {
+    if (!(fields >> field)) return std::nullopt;
+  }
+  return ParseDecimal(field);
+}
+
 // "host X pid 1 since T", or what is known of a token that does not parse.
 std::string Holder(const Result<MountToken>& token, const std::string& key) {
   if (token.ok()) return token->Describe();
@@ -43,12 +81,50 @@ std::string MountToken::Describe() const {
   return "host " + host + " pid " + std::to_string(pid) + " since " + since;
 }
 
+MountIdentity CurrentMountIdentity(const std::string& cache) {
+  MountIdentity self;
+  self.host = HostName();
+  self.pid = static_cast<uint64_t>(getpid());
+  self.machine = FirstLine("/etc/machine-id");
+  if (self.machine.empty()) self.machine = "host:" + self.host;
+  self.boot = FirstLine("/proc/sys/kernel/random/boot_id");
+  self.started = ProcessStartTime("self").value_or(0);
+  self.cache = Printable(cache);
+  return self;
+}
+
+bool ProcessIsRunning(uint64_t pid, uint64_t started) {
+  if (pid == 0) return false;
+  std::optional<uint64_t> now = ProcessStartTime(std::to_string(pid));
+  return now.has_value() && (started == 0 || *now == started);
+}
+
+HolderKind JudgeMountToken(
+    const MountToken& there, const MountIdentity& self,
+    const std::function<bool(uint64_t, uint64_t)>& is_running) {
+  if (there.machine.empty() || there.boot.empty() || there.started == 0 ||
+      there.machine != self.machine) {
+    return HolderKind::kOtherMachine;
+  }
+  if (there.boot == self.boot && is_running(there.pid, there.started)) {
+    return HolderKind::kLive;
+  }
+  if (!there.cache.empty() && there.cache != self.cache) {
+    return HolderKind::kOtherCache;
+  }
+  return HolderKind::kOurStale;
+}
+
 std::string FormatMountToken(const MountToken& token) {
   return FormatVolumeText(kMagic, kMountTokenFormat,
                           {{"host", token.host},
                            {"pid", std::to_string(token.pid)},
                            {"since", token.since},
-                           {"token", token.id}});
+                           {"token", token.id},
+                           {"machine", token.machine},
+                           {"boot", token.boot},
+                           {"started", std::to_string(token.started)},
+                           {"cache", token.cache}});
 }
 
 Result<MountToken> ParseMountToken(std::span<const uint8_t> bytes,
@@ -77,12 +153,33 @@ Result<MountToken> ParseMountToken(std::span<const uint8_t> bytes,
     } else if (name == "token") {
       if (!IsLowerHex(value, 32)) return fail("token='" + value + "'");
       token.id = value;
+    } else if (name == "machine") {
+      token.machine = value;
+    } else if (name == "boot") {
+      token.boot = value;
+    } else if (name == "started") {
+      auto started = ParseDecimal(value);
+      if (!started) return fail("started='" + value + "' is not a number");
+      token.started = *started;
+    } else if (name == "cache") {
+      token.cache = value;
     }  // other keys: information from a newer usbd, ignored
   }
   for (const char* required : {"host", "pid", "since", "token"}) {
     if (!seen.contains(required)) {
       return fail("key '" + std::string(required) + "' is missing");
     }
+  }
+  // The holder's identity comes whole or not at all (an older usbd's
+  // token), so a token cut short never looks like one without a cache.
+  int identity_keys = 0;
+  for (const char* name : {"machine", "boot", "started", "cache"}) {
+    identity_keys += seen.contains(name);
+  }
+  if (identity_keys != 0 && identity_keys != 4) {
+    return fail(
+        "its holder's identity (machine, boot, started, cache) is "
+        "incomplete");
   }
   return token;
 }
@@ -95,29 +192,70 @@ Result<MountToken> AcquireMountToken(ObjectStore& store,
   auto object = GetWithRetry(store, key, options.retry,
                              "reading mount token '" + key + "'");
   if (!object.ok()) return object.status();
+  const MountIdentity self = options.identity
+                                 ? *options.identity
+                                 : CurrentMountIdentity(options.cache_file);
   if (object->has_value()) {
-    std::string holder = Holder(ParseMountToken(**object, key), key);
+    Result<MountToken> there = ParseMountToken(**object, key);
+    std::string holder = Holder(there, key);
     if (options.read_only) {
       LogWarning("volume " + name + " is mounted read-write by " + holder +
                  "; this read-only run may see blocks change under it");
       return MountToken{};
     }
-    if (!options.force) {
+    const std::string reset =
+        "; if that usbd is gone, run usbd "
+        "--reset-mounted-flag " +
+        name + " (or add --force)";
+    HolderKind kind = HolderKind::kOtherMachine;
+    if (there.ok()) {
+      kind = JudgeMountToken(
+          *there, self,
+          options.is_running ? options.is_running : ProcessIsRunning);
+    }
+    if (options.force) {
+      LogWarning("volume " + name + ": taking over the mount token of " +
+                 holder + " (--force)");
+    } else if (kind == HolderKind::kOurStale) {
+      LogInfo("volume " + name + ": taking over the mount token of " + holder +
+              ", a usbd of this machine that is no longer running" +
+              (there->boot != self.boot ? " (it ran before a reboot)" : "") +
+              (there->cache.empty()
+                   ? " and had no cache file"
+                   : " with the same cache file " + there->cache));
+    } else if (kind == HolderKind::kLive) {
       return Status::Error(EBUSY, "volume " + name + " is mounted by " +
                                       holder +
-                                      "; if that usbd is gone, run usbd "
-                                      "--reset-mounted-flag " +
-                                      name + " (or add --force)");
+                                      ", a usbd that is running on this "
+                                      "machine; stop it first");
+    } else if (kind == HolderKind::kOtherCache) {
+      return Status::Error(
+          EBUSY, "volume " + name + " is mounted by " + holder +
+                     ", a usbd of this machine that is no longer running "
+                     "but used the cache file " +
+                     there->cache +
+                     ", which may hold blocks not yet uploaded; start usbd "
+                     "with --blockCacheFile=" +
+                     there->cache + " to recover them" + reset);
+    } else {
+      return Status::Error(
+          EBUSY,
+          "volume " + name + " is mounted by " + holder +
+              (there.ok() && !there->machine.empty() ? " on another machine"
+                                                     : "") +
+              reset);
     }
-    LogWarning("volume " + name + ": taking over the mount token of " + holder +
-               " (--force)");
   } else if (options.read_only) {
     return MountToken{};
   }
 
   MountToken ours;
-  ours.host = options.host.empty() ? HostName() : options.host;
-  ours.pid = options.pid != 0 ? options.pid : static_cast<uint64_t>(getpid());
+  ours.host = self.host;
+  ours.pid = self.pid;
+  ours.machine = self.machine;
+  ours.boot = self.boot;
+  ours.started = self.started;
+  ours.cache = self.cache;
   ours.since = UtcTimestamp(std::chrono::system_clock::now());
   ours.id = RandomHex(16);
   USBD_RETURN_IF_ERROR(PutWithRetry(store, key, FormatMountToken(ours),

@@ -6,22 +6,49 @@
 // block key, see metadata.h). Content (format 1, volume_text.h):
 //
 //   usbd-mounted 1
-//   host=build-7                     gethostname()
+//   host=build-7                     gethostname(), for people
 //   pid=12345
 //   since=2026-01-02T03:04:05Z       UTC
 //   token=9b1f...                    32 random lower-case hex digits
+//   machine=0d3f...                  /etc/machine-id
+//   boot=6c1a...                     /proc/sys/kernel/random/boot_id
+//   started=4711                     the pid's start time (clock ticks
+//                                    since boot, /proc/PID/stat field 22)
+//   cache=/var/cache/usbd/v.cache    the holder's --blockCacheFile, or
+//                                    empty: no persistent cache
 //
 // Unknown keys are ignored (the token is advisory and only read back to
-// name its holder); a missing required key or a newer format is EIO.
+// name its holder); a missing host, pid, since or token, or a newer format,
+// is EIO. machine, boot, started and cache were added later: a token
+// without them (an older usbd) cannot be told apart from a live holder.
 //
-// Acquire: reads the key; a token that is there (even one that cannot be
-// parsed) means "mounted": EBUSY naming the holder and how to clear a stale
-// token ("volume b/vol1 is mounted by host X pid 123 since ...; if that
-// usbd is gone, run usbd --reset-mounted-flag b/vol1"), unless `force`,
-// which takes over with a warning. Then it writes its own token, waits
+// Acquire reads the key. No token: take it. A token that is there is
+// judged by who wrote it (Judge()):
+//   - kOurStale: the holder is gone and was "us": written on this machine
+//     (same machine id) by a process that no longer runs (another boot
+//     since, or no process with that pid and start time now), with the
+//     same persistent cache file as ours (or neither had one, so no dirty
+//     blocks can be stranded). This is what a kill -9, an OOM kill or a
+//     power cut leaves behind; usbd takes it over with an info line saying
+//     whose token it was, so a restart after a crash needs no person.
+//   - kLive: a process with that pid and start time runs on this machine
+//     in this boot: EBUSY naming it.
+//   - kOtherMachine: another machine id (or a token without identity, or
+//     one that cannot be parsed): EBUSY naming the holder, as it may be
+//     alive and usbd cannot know.
+//   - kOtherCache: a dead holder on this machine that used another cache
+//     file: its dirty blocks may still be in that file and would be lost
+//     (or later uploaded over ours): EBUSY naming that cache file.
+// Every EBUSY says how to clear a stale token ("... if that usbd is gone,
+// run usbd --reset-mounted-flag b/vol1 (or add --force)"); `force` takes
+// over any token with a warning. Then Acquire writes its own token, waits
 // `settle`, and reads the token back: if another usbd's token is there, it
 // lost a race and fails with EBUSY naming the winner (the winner's token is
 // left alone).
+//
+// Identity relies on /etc/machine-id being unique per machine (and per
+// container that shares a volume); when it cannot be read, the host name
+// stands in for it.
 //
 // Residual race: ObjectStore has no compare-and-swap (S3 conditional PUT
 // is not used), so two usbds that both read "no token" and write within
@@ -43,6 +70,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -63,11 +91,43 @@ struct MountToken {
   uint64_t pid = 0;
   std::string since;  // "2026-01-02T03:04:05Z"
   std::string id;     // 32 lower-case hex digits; empty: no token held
+  // Identity of the holder (empty / 0 in tokens of older usbds).
+  std::string machine;   // machine id (or "host:NAME" when unreadable)
+  std::string boot;      // boot id
+  uint64_t started = 0;  // the pid's start time, clock ticks since boot
+  std::string cache;     // absolute --blockCacheFile; empty: none
 
   bool held() const { return !id.empty(); }
   // "host X pid 123 since 2026-01-02T03:04:05Z".
   std::string Describe() const;
 };
+
+// Who this process is, as a token records it.
+struct MountIdentity {
+  std::string host;
+  uint64_t pid = 0;
+  std::string machine;
+  std::string boot;
+  uint64_t started = 0;
+  std::string cache;
+};
+
+// This process on this machine (gethostname, getpid, /etc/machine-id,
+// boot id, /proc/self/stat), with `cache` as the cache file.
+MountIdentity CurrentMountIdentity(const std::string& cache);
+
+// Whether a process with `pid` that started at `started` (clock ticks
+// since boot, as in /proc/PID/stat) runs now on this machine.
+bool ProcessIsRunning(uint64_t pid, uint64_t started);
+
+enum class HolderKind { kOurStale, kLive, kOtherMachine, kOtherCache };
+
+// Judges a token that is there against `self` by the rules above.
+// `is_running(pid, started)` says whether that process runs now (only
+// asked for a token of this machine and boot).
+HolderKind JudgeMountToken(
+    const MountToken& there, const MountIdentity& self,
+    const std::function<bool(uint64_t, uint64_t)>& is_running);
 
 std::string FormatMountToken(const MountToken& token);
 // Every failure is EIO naming `key`.
@@ -83,9 +143,13 @@ struct MountTokenOptions {
   // description and the prefix. Also the argument suggested for
   // --reset-mounted-flag.
   std::string name;
-  // Recorded in the token; empty / 0: gethostname() and getpid().
-  std::string host;
-  uint64_t pid = 0;
+  // Recorded in the token and compared with the token that is there;
+  // unset: CurrentMountIdentity(cache_file).
+  std::optional<MountIdentity> identity;
+  // This run's persistent cache file (absolute path); empty: none.
+  std::string cache_file;
+  // ProcessIsRunning unless set (tests).
+  std::function<bool(uint64_t pid, uint64_t started)> is_running;
   RetryOptions retry;
 };
 

@@ -125,15 +125,17 @@ EncryptOptions VolumeSession::TakeEncryption() {
 }
 
 Status VolumeSession::AcquireMountToken() {
-  if (options_.store() != StoreKind::kS3 &&
-      options_.store() != StoreKind::kHttp) {
-    return Status::Ok();
-  }
+  if (!store_) return Status::Ok();  // --memory: nobody else can see it
   MountTokenOptions token_options;
   token_options.force = options_.force;
   token_options.read_only = options_.read_only;
   token_options.name = options_.export_name;
+  token_options.cache_file = options_.block_cache_file;
   token_options.retry = RetryOptionsFor(options_);
+  // A local directory has no replication lag to wait out.
+  if (options_.store() == StoreKind::kDirectory) {
+    token_options.settle = std::chrono::milliseconds(20);
+  }
   Result<MountToken> token =
       usbd::AcquireMountToken(*store_, options_.prefix, token_options);
   if (!token.ok()) return token.status();

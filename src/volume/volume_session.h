@@ -13,9 +13,10 @@
 //   Release()     at exit, after the stack has shut down.
 //
 // The session owns its own ObjectStore instance; the block stack has
-// another. Only S3 and HTTP volumes have a mount token: a --test directory
-// is local (and a usbd killed with SIGKILL must be able to start again on
-// it), a --memory volume is private to its process.
+// another. S3, HTTP and --test volumes have a mount token (a usbd killed
+// with SIGKILL starts again on its own: mount_token.h takes over a token
+// this machine's dead usbd left with the same cache file); a --memory
+// volume is private to its process.
 #ifndef USBD_VOLUME_VOLUME_SESSION_H_
 #define USBD_VOLUME_VOLUME_SESSION_H_
 

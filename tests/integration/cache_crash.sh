@@ -41,10 +41,10 @@ if [ -z "${USBD_CACHE_CMD:-}" ]; then
   if [ -n "$(find_tool moto_server)" ] && [ -n "$(find_tool aws)" ]; then
     start_moto
     moto_create_bucket crash
-    # --force: a killed usbd leaves its mount token behind, as after a
-    # power cut; the operator restarting it takes the volume back.
+    # No --force: a killed usbd leaves its mount token behind, as after a
+    # power cut, and the restart takes it over by itself.
     S3_CMD="$USBD -f --listen=unix:{sock} --baseURL=$MOTO_ENDPOINT/ \
---accessFile=$MOTO_ACCESS_FILE --force --size={size} $CACHE_ARGS crash"
+--accessFile=$MOTO_ACCESS_FILE --size={size} $CACHE_ARGS crash"
     echo "--- S3 on moto_server" >&2
     $CRASH --work "$TMP/s3" --rounds 30 --budget 90 --run-max 1.0 \
       --size $((16 << 20)) --cmd "$S3_CMD" ||

@@ -91,8 +91,8 @@ host=$(uname -n)
 refused "$TMP/second.out" "${H[@]}" "$VOL"
 grep -q "host $host pid $a_PID" "$TMP/second.out" ||
   fail "second usbd's refusal does not name host $host pid $a_PID: $(cat "$TMP/second.out")"
-grep -q -- "--reset-mounted-flag" "$TMP/second.out" ||
-  fail "second usbd's refusal does not mention --reset-mounted-flag"
+grep -q "running on this machine; stop it first" "$TMP/second.out" ||
+  fail "second usbd's refusal does not say the holder runs here"
 kill -0 "$a_PID" 2>/dev/null || fail "the first usbd died when a second one was refused"
 expect_files "after the refused second usbd" 226 usbd-mounted
 rm -f "$TMP/out.raw"

@@ -64,7 +64,10 @@ VolumeRequest Request(uint64_t size, uint32_t block_size = 0) {
 
 MountTokenOptions TokenOptions(const std::string& host) {
   MountTokenOptions options;
-  options.host = host;
+  MountIdentity self = CurrentMountIdentity("");
+  self.host = host;
+  self.machine = "machine-" + host;
+  options.identity = self;
   options.name = "usbd-test/vol";
   options.retry = FastRetry();
   return options;

@@ -32,8 +32,10 @@ void MakeVolume(TestObjectStore& store, uint64_t blocks, bool hash = false) {
 
 void TakeToken(TestObjectStore& store, const std::string& host) {
   MountTokenOptions options;
-  options.host = host;
-  options.pid = 42;
+  MountIdentity self = CurrentMountIdentity("");
+  self.host = host;
+  self.pid = 42;
+  options.identity = self;
   options.settle = std::chrono::milliseconds(0);
   ASSERT_TRUE(AcquireMountToken(store, kPrefix, options).ok());
 }

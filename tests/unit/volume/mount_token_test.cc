@@ -12,11 +12,21 @@ using testing::TestObjectStore;
 const std::string kPrefix = "vol1/";
 const std::string kKey = "vol1/usbd-mounted";
 
-MountTokenOptions Options(const std::string& host, uint64_t pid) {
+// A usbd on machine "m-HOST", in boot "boot-1", whose holders all run.
+MountTokenOptions Options(const std::string& host, uint64_t pid,
+                          const std::string& cache = "") {
   MountTokenOptions options;
   options.name = "mybucket/vol1";
-  options.host = host;
-  options.pid = pid;
+  MountIdentity self;
+  self.host = host;
+  self.pid = pid;
+  self.machine = "m-" + host;
+  self.boot = "boot-1";
+  self.started = 1000 + pid;
+  self.cache = cache;
+  options.identity = self;
+  options.cache_file = cache;
+  options.is_running = [](uint64_t, uint64_t) { return true; };
   options.settle = std::chrono::milliseconds(0);
   return options;
 }
@@ -48,11 +58,123 @@ TEST(MountTokenTest, AcquireWritesATokenThatReleaseDeletes) {
 
 TEST(MountTokenTest, DefaultsToThisHostAndProcess) {
   TestObjectStore store;
-  MountTokenOptions options = Options("", 0);
+  MountTokenOptions options;
+  options.settle = std::chrono::milliseconds(0);
   auto token = AcquireMountToken(store, kPrefix, options);
   ASSERT_TRUE(token.ok());
   EXPECT_FALSE(token->host.empty());
   EXPECT_EQ(token->pid, static_cast<uint64_t>(getpid()));
+  EXPECT_FALSE(token->machine.empty());
+  EXPECT_FALSE(token->boot.empty());
+  EXPECT_NE(token->started, 0u);
+  EXPECT_TRUE(ProcessIsRunning(token->pid, token->started));
+  EXPECT_FALSE(ProcessIsRunning(token->pid, token->started + 1))
+      << "same pid, other start time: a reused pid";
+}
+
+// The holder's token is there; `self` comes back after a crash.
+Result<MountToken> AcquireAfter(TestObjectStore& store,
+                                const MountTokenOptions& holder,
+                                MountTokenOptions self) {
+  auto first = AcquireMountToken(store, kPrefix, holder);
+  EXPECT_TRUE(first.ok());
+  return AcquireMountToken(store, kPrefix, self);
+}
+
+TEST(MountTokenTest, TakesOverItsOwnTokenAfterACrash) {
+  TestObjectStore store;
+  MountTokenOptions after = Options("host-a", 200, "/var/cache/v.cache");
+  after.is_running = [](uint64_t, uint64_t) { return false; };
+  auto token =
+      AcquireAfter(store, Options("host-a", 100, "/var/cache/v.cache"), after);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  EXPECT_EQ(token->pid, 200u);
+  EXPECT_EQ(token->cache, "/var/cache/v.cache");
+}
+
+TEST(MountTokenTest, TakesOverItsOwnTokenAfterAReboot) {
+  TestObjectStore store;
+  MountTokenOptions after = Options("host-a", 100, "/c");
+  after.identity->boot = "boot-2";  // the old pid may run again: ignored
+  auto token = AcquireAfter(store, Options("host-a", 100, "/c"), after);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+}
+
+TEST(MountTokenTest, TakesOverADeadTokenThatHadNoCacheFile) {
+  TestObjectStore store;
+  MountTokenOptions after = Options("host-a", 2, "/c");
+  after.is_running = [](uint64_t, uint64_t) { return false; };
+  EXPECT_TRUE(AcquireAfter(store, Options("host-a", 1), after).ok());
+}
+
+TEST(MountTokenTest, RefusesALiveHolderOnThisMachine) {
+  TestObjectStore store;
+  uint64_t asked_pid = 0, asked_started = 0;
+  MountTokenOptions after = Options("host-a", 2, "/c");
+  after.is_running = [&](uint64_t pid, uint64_t started) {
+    asked_pid = pid;
+    asked_started = started;
+    return true;
+  };
+  auto token = AcquireAfter(store, Options("host-a", 1, "/c"), after);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().code(), EBUSY);
+  EXPECT_TRUE(HasMessage(token.status(), "host host-a pid 1 since"));
+  EXPECT_TRUE(HasMessage(token.status(), "running on this machine"))
+      << token.status().message();
+  EXPECT_EQ(asked_pid, 1u);
+  EXPECT_EQ(asked_started, 1001u);
+}
+
+TEST(MountTokenTest, RefusesADeadHolderWithAnotherCacheFile) {
+  TestObjectStore store;
+  MountTokenOptions after = Options("host-a", 2, "/new.cache");
+  after.is_running = [](uint64_t, uint64_t) { return false; };
+  auto token = AcquireAfter(store, Options("host-a", 1, "/old.cache"), after);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().code(), EBUSY);
+  EXPECT_TRUE(HasMessage(token.status(), "--blockCacheFile=/old.cache"))
+      << token.status().message();
+}
+
+TEST(MountTokenTest, RefusesAnotherMachineEvenIfItsPidIsDeadHere) {
+  TestObjectStore store;
+  MountTokenOptions after = Options("host-b", 2, "/c");
+  after.is_running = [](uint64_t, uint64_t) { return false; };
+  auto token = AcquireAfter(store, Options("host-a", 1, "/c"), after);
+  ASSERT_FALSE(token.ok());
+  EXPECT_TRUE(HasMessage(token.status(), "on another machine"))
+      << token.status().message();
+  EXPECT_TRUE(HasMessage(token.status(), "--reset-mounted-flag"));
+}
+
+TEST(MountTokenTest, RefusesATokenWithoutIdentity) {
+  TestObjectStore store;
+  // An older usbd's token: no machine, boot, started or cache.
+  store.PutText(kKey,
+                "usbd-mounted 1\nhost=host-a\npid=1\nsince=2026-01-02T03:04:"
+                "05Z\ntoken=" +
+                    std::string(32, 'a') + "\n");
+  MountTokenOptions after = Options("host-a", 2);
+  after.is_running = [](uint64_t, uint64_t) { return false; };
+  auto token = AcquireMountToken(store, kPrefix, after);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().code(), EBUSY);
+}
+
+TEST(MountTokenTest, IdentityRoundTrips) {
+  MountToken token{
+      "h",    5,  "2026-01-02T03:04:05Z",     std::string(32, 'b'), "mach",
+      "boot", 77, "/var/cache/usbd/a b.cache"};
+  std::string text = FormatMountToken(token);
+  auto parsed = ParseMountToken(
+      std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+      kKey);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->machine, "mach");
+  EXPECT_EQ(parsed->boot, "boot");
+  EXPECT_EQ(parsed->started, 77u);
+  EXPECT_EQ(parsed->cache, "/var/cache/usbd/a b.cache");
 }
 
 TEST(MountTokenTest, SecondAcquireRefusedNamingTheHolder) {
@@ -179,8 +301,20 @@ TEST(MountTokenTest, ParseIsStrictWhereItMatters) {
   auto newer = parse("usbd-mounted 2\n");
   ASSERT_FALSE(newer.ok());
   EXPECT_TRUE(HasMessage(newer.status(), "mount token format 2 is newer"));
+  // Cut right after the token line, it reads as an older usbd's token,
+  // which has no identity and is never taken over; any other cut is EIO.
+  const size_t without_identity = text.find("machine=");
+  MountIdentity self;
+  self.machine = "m";
+  auto never_running = [](uint64_t, uint64_t) { return false; };
   for (size_t length = 0; length < text.size(); ++length) {
     auto cut = parse(text.substr(0, length));
+    if (length == without_identity) {
+      ASSERT_TRUE(cut.ok());
+      EXPECT_EQ(JudgeMountToken(*cut, self, never_running),
+                HolderKind::kOtherMachine);
+      continue;
+    }
     ASSERT_FALSE(cut.ok()) << length;
     EXPECT_EQ(cut.status().code(), EIO);
   }
