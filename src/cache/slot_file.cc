@@ -23,6 +23,9 @@ constexpr uint64_t kHeaderSize = 4096;
 constexpr char kMagic[8] = {'U', 'S', 'B', 'D', 'S', 'L', 'O', 'T'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderBytes = 124;  // what the CRC at byte 120 covers + 4
+constexpr char kUnsentMagic[8] = {'U', 'S', 'B', 'D', 'U', 'N', 'S', 'N'};
+constexpr uint64_t kUnsentOffset = 128;
+constexpr size_t kUnsentBytes = 20;  // magic, count, CRC of both
 
 void Put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 void Put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
@@ -35,6 +38,18 @@ uint64_t Get64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   return v;
+}
+
+void EncodeUnsentMark(uint64_t unsent, uint8_t out[kUnsentBytes]) {
+  std::memcpy(out, kUnsentMagic, 8);
+  Put64(out + 8, unsent);
+  Put32(out + 16, Crc32c({out, 16}));
+}
+
+std::optional<uint64_t> DecodeUnsentMark(const uint8_t in[kUnsentBytes]) {
+  if (std::memcmp(in, kUnsentMagic, 8) != 0) return std::nullopt;
+  if (Get32(in + 16) != Crc32c({in, 16})) return std::nullopt;
+  return Get64(in + 8);
 }
 
 std::string Directory(const std::string& path) {
@@ -123,6 +138,7 @@ class MemorySlotFile : public SlotFile {
     if (!base_) return Status::Error(ENOMEM, "cannot map the memory cache");
     return Status::Ok();
   }
+  Status WriteUnsentMark(uint64_t) override { return Status::Ok(); }
   Status Read(uint32_t slot, uint32_t offset, std::span<uint8_t> out) override {
     std::memcpy(out.data(), At(slot) + offset, out.size());
     return Status::Ok();
@@ -158,7 +174,7 @@ class FileSlotFile : public SlotFile {
   }
 
   std::optional<SlotFileHeader> ReadHeader(std::string* why) override {
-    uint8_t h[kHeaderBytes];
+    uint8_t h[kUnsentOffset + kUnsentBytes];
     struct stat st;
     if (::fstat(fd_.get(), &st) != 0 || st.st_size == 0) {
       *why = "new cache file";
@@ -189,6 +205,7 @@ class FileSlotFile : public SlotFile {
     header.cache_id.assign(reinterpret_cast<const char*>(h + 24), 32);
     const char* uuid = reinterpret_cast<const char*>(h + 56);
     header.volume_uuid.assign(uuid, strnlen(uuid, 64));
+    header.unsent = DecodeUnsentMark(h + kUnsentOffset);
     uint64_t needed = kHeaderSize + slots * header.block_size;
     if (slots > UINT32_MAX || static_cast<uint64_t>(st.st_size) < needed) {
       *why = "cache file is shorter than its header says (truncated)";
@@ -227,12 +244,27 @@ class FileSlotFile : public SlotFile {
     }
     USBD_RETURN_IF_ERROR(
         PwriteAll(fd_.get(), h, 0).WithContext("cache file " + path_));
+    if (header.unsent) {
+      uint8_t mark[kUnsentBytes];
+      EncodeUnsentMark(*header.unsent, mark);
+      USBD_RETURN_IF_ERROR(PwriteAll(fd_.get(), mark, kUnsentOffset)
+                               .WithContext("cache file " + path_));
+    }
     if (::fsync(fd_.get()) != 0) return ErrnoStatus("fsync " + path_);
     std::string dir = Directory(path_);
     Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir_fd.valid()) (void)::fsync(dir_fd.get());
     Map(size);
     return Status::Ok();
+  }
+
+  // Through pwrite even when mapped: the header page is outside what the
+  // slots' copies touch, and fdatasync covers both ways of writing.
+  Status WriteUnsentMark(uint64_t unsent) override {
+    uint8_t mark[kUnsentBytes];
+    EncodeUnsentMark(unsent, mark);
+    return PwriteAll(fd_.get(), mark, kUnsentOffset)
+        .WithContext("cache file " + path_);
   }
 
   Status Read(uint32_t slot, uint32_t offset, std::span<uint8_t> out) override {

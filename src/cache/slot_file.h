@@ -15,7 +15,15 @@
 //   24      32    cache id, 32 hex digits
 //   56      64    volume UUID, NUL-padded
 //   120     4     CRC-32C of bytes 0..119
+//   128     8     magic "USBDUNSN": the unsent mark follows
+//   136     8     unsent count, little-endian
+//   144     4     CRC-32C of bytes 128..143
 //
+// The unsent mark is an upper bound on the index records whose data the
+// store does not hold yet (dirty blocks, trims, lost blocks). It is raised
+// and made durable before the index records more, and lowered lazily after,
+// so even without its index the file tells whether dropping it would lose
+// flushed writes. A file written by an older usbd has no mark (unknown).
 // The file is locked (flock, exclusive) while open: a second usbd on the
 // same cache gets EBUSY. Slots are preallocated when the file is formatted
 // where the file system allows, so a full disk is found at start rather
@@ -46,6 +54,9 @@ struct SlotFileHeader {
   uint32_t slot_count = 0;
   std::string cache_id;  // 32 hex digits, shared with the index
   std::string volume_uuid;
+  // The unsent mark; nullopt when the file has none (or it is damaged).
+  // Format writes it when set and leaves the file's mark alone otherwise.
+  std::optional<uint64_t> unsent;
 };
 
 class SlotFile {
@@ -65,6 +76,9 @@ class SlotFile {
   // keeping the content of the slots below both the old and new count.
   // Durable when it returns.
   virtual Status Format(const SlotFileHeader& header) = 0;
+  // Rewrites the unsent mark (see above); durable at the next Sync. Called
+  // by one thread at a time (the cache's commits).
+  virtual Status WriteUnsentMark(uint64_t unsent) = 0;
 
   virtual Status Read(uint32_t slot, uint32_t offset,
                       std::span<uint8_t> out) = 0;

@@ -43,6 +43,42 @@ TEST(SlotFileTest, AFormattedFileReadsItsHeaderBack) {
   EXPECT_EQ(std::filesystem::file_size(path), 4096u + 8 * kBlock);
 }
 
+TEST(SlotFileTest, TheUnsentMarkIsKeptInTheHeader) {
+  TempDir dir;
+  std::string path = dir.path() + "/cache";
+  auto read_mark = [&] {
+    auto file = OpenSlotFile(path, kBlock);
+    std::string why;
+    auto header = (*file)->ReadHeader(&why);
+    EXPECT_TRUE(header.has_value()) << why;
+    return header ? header->unsent : std::optional<uint64_t>(999);
+  };
+  {
+    auto file = OpenSlotFile(path, kBlock);
+    ASSERT_TRUE((*file)->Format(Header(2)).ok());  // no mark given: none
+  }
+  EXPECT_EQ(read_mark(), std::nullopt);
+  {
+    auto file = OpenSlotFile(path, kBlock);
+    SlotFileHeader header = Header(2);
+    header.unsent = 7;
+    ASSERT_TRUE((*file)->Format(header).ok());
+  }
+  EXPECT_EQ(read_mark(), 7u);
+  {
+    auto file = OpenSlotFile(path, kBlock);
+    std::string why;
+    ASSERT_TRUE((*file)->ReadHeader(&why).has_value());  // maps the file
+    ASSERT_TRUE((*file)->WriteUnsentMark(3).ok());
+    ASSERT_TRUE((*file)->Format(Header(4)).ok());  // a resize keeps it
+  }
+  EXPECT_EQ(read_mark(), 3u);
+  int fd = ::open(path.c_str(), O_WRONLY);
+  ASSERT_EQ(::pwrite(fd, "X", 1, 137), 1);  // a damaged mark: unknown
+  ::close(fd);
+  EXPECT_EQ(read_mark(), std::nullopt);
+}
+
 TEST(SlotFileTest, ADamagedHeaderIsNamed) {
   TempDir dir;
   std::string path = dir.path() + "/cache";
