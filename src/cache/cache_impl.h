@@ -13,7 +13,9 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/cache_index.h"
@@ -80,8 +82,18 @@ class CacheStore : public BlockStore {
 
   // recovery.cc
   Status OpenCache();
+  Result<std::optional<IndexMeta>> OpenIndex(const std::string& index_path);
+  Status RefuseToDropUnsent(std::optional<uint64_t> unsent,
+                            const std::string& problem);
   Status Reinitialize(uint32_t slot_count);
-  Status LoadRecords(uint32_t old_slot_count);
+  Status LoadRecords(uint32_t old_slot_count,
+                     std::optional<uint64_t> file_unsent);
+  void LogLost() const;
+  // EIO for a read or partial write of a block in lost_.
+  Status LostError(uint64_t block) const;
+  bool IsLost(uint64_t block) const {
+    return !lost_.empty() && lost_.contains(block);
+  }
 
   // write_back.cc
   void StartThreads();
@@ -131,6 +143,9 @@ class CacheStore : public BlockStore {
   std::condition_variable ahead_cv_;     // read-ahead work appeared
   std::condition_variable house_cv_;     // only to stop the housekeeper
   uint64_t seq_ = 0;                     // last generation handed out
+  // Blocks whose newest flushed data was lost (a LOST record each): reads
+  // and partial writes fail with EIO until a whole write or trim succeeds.
+  std::unordered_set<uint64_t> lost_;  // guarded by mu_
   int room_waiters_ = 0;
   int urgent_ = 0;  // callers waiting on the write-back: ignore the delay
   bool started_ = false;
@@ -162,6 +177,10 @@ class CacheStore : public BlockStore {
   int64_t last_clean_commit_ms_ = 0;            // guarded by mu_
   Status sync_failure_;                         // sticky, guarded by mu_
   std::vector<uint8_t> commit_buffer_;          // guarded by commit_mu_
+  // Committed records of unsent kinds (dirty, zero, lost), and the cache
+  // file's unsent mark (never below the durable count); commit_mu_.
+  uint64_t unsent_records_ = 0;
+  uint64_t unsent_mark_ = 0;
 
   // Serialise writers and trimmers of one block (partial writes must not
   // lose each other's bytes); readers never take them.

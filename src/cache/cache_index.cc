@@ -40,7 +40,7 @@ bool DecodeValue(const MDB_val& v, IndexRecord* r) {
   if (v.mv_size != kValueSize) return false;
   const uint8_t* p = static_cast<const uint8_t*>(v.mv_data);
   std::memcpy(&r->slot, p, 4);
-  if (p[4] < 1 || p[4] > 3) return false;
+  if (p[4] < 1 || p[4] > 4) return false;
   r->kind = static_cast<RecordKind>(p[4]);
   std::memcpy(&r->crc, p + 8, 4);
   std::memcpy(&r->gen, p + 12, 8);

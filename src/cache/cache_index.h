@@ -33,11 +33,18 @@ enum class RecordKind : uint8_t {
   kClean = 1,  // slot holds the store's content of the block
   kDirty = 2,  // slot holds content newer than the store's: upload it
   kZero = 3,   // the block was trimmed or zeroed: trim it in the store
+  kLost = 4,   // its newest flushed data was lost: reads fail (EIO) until
+               // it is written whole or trimmed; no slot
 };
+
+// Whether a record of this kind names a slot.
+inline bool HoldsSlot(RecordKind kind) {
+  return kind == RecordKind::kClean || kind == RecordKind::kDirty;
+}
 
 struct IndexRecord {
   uint64_t block = 0;
-  uint32_t slot = 0;  // meaningless for kZero
+  uint32_t slot = 0;  // meaningful only where HoldsSlot(kind)
   RecordKind kind = RecordKind::kClean;
   uint32_t crc = 0;  // CRC-32C of the slot's whole content
   uint64_t gen = 0;  // version of the content; larger is newer

@@ -17,6 +17,14 @@
 //   CLEAN --evicted (LRU) / expired / fails its checksum--> (absent)
 //   (below a store without Flush, DIRTY --upload ok--> CLEAN directly)
 //
+// LOST blocks (lost_, no entry, a LOST record in the index): a start found
+// their newest flushed data damaged. They never fall back to the store's
+// older version: reads, partial writes and loads fail with EIO; a whole
+// write or trim that succeeds makes an entry and clears the state, and the
+// LOST record goes when a commit replaces it (FLUSH) or deletes it (the
+// new content reached the store). Commits never delete a LOST record of a
+// block still lost.
+//
 // Each write or trim gives the entry a new generation from one global
 // sequence, so a load or upload that ends after the entry changed sees its
 // result is stale. Writes and trims of one block are serialised by a
@@ -73,6 +81,10 @@
 //  I6 (crash safety) at every instant each committed record matches its
 //     slot's content, so a restart after any crash verifies every DIRTY
 //     record and reuses CLEAN ones; flushed writes are never lost.
+//  I7 the cache file's unsent mark is at least the number of durable
+//     DIRTY, ZERO and LOST records (raised and synced before the index
+//     commit that adds them), so a start without the index knows whether
+//     it would drop flushed data.
 #include <cstring>
 
 #include "cache/cache_impl.h"
@@ -130,6 +142,7 @@ void CacheStore::MarkForCommit(uint64_t block) {
 Status CacheStore::Read(uint64_t block, uint32_t offset,
                         std::span<uint8_t> out) {
   Lock lock(mu_);
+  if (IsLost(block)) return LostError(block);
   NoteRead(block);
   for (;;) {
     Entry* e = table_->Find(block);
@@ -212,6 +225,8 @@ void CacheStore::DropDamaged(uint64_t block, uint64_t gen, uint32_t slot,
 Status CacheStore::LoadBlock(Lock& lock, uint64_t block, uint32_t offset,
                              std::span<uint8_t> out, bool read_ahead,
                              bool* retry) {
+  // The store's older version must not come back through a load.
+  if (IsLost(block)) return read_ahead ? Status::Ok() : LostError(block);
   // A failed eviction commit is no reason to fail a read: read through.
   Result<uint32_t> slot = AllocateSlot(lock, /*wait=*/false);
   if (!slot.ok()) slot = kNoSlot;
@@ -290,6 +305,8 @@ Status CacheStore::Write(uint64_t block, uint32_t offset,
 
 Status CacheStore::WritePartial(Lock& lock, uint64_t block, uint32_t offset,
                                 std::span<const uint8_t> data) {
+  // Nothing to merge the bytes into: the block's newest data is gone.
+  if (IsLost(block)) return LostError(block);
   Entry* e;
   while ((e = table_->Find(block)) && e->state == EntryState::kLoading) {
     entry_cv_.wait(lock);
@@ -386,8 +403,16 @@ Status CacheStore::WriteNewSlot(Lock& lock, uint64_t block,
   e->zero = false;
   e->gen = ++seq_;
   MakeDirty(e);
+  lost_.erase(block);  // written whole: readable again
   NotifyRoom();
   return Status::Ok();
+}
+
+Status CacheStore::LostError(uint64_t block) const {
+  return Status::IoError(
+      "block " + std::to_string(block) +
+      ": its newest flushed data was lost from the cache file; it reads as "
+      "EIO until written whole or trimmed");
 }
 
 Status CacheStore::Trim(uint64_t block) {
@@ -403,7 +428,7 @@ Status CacheStore::Trim(uint64_t block) {
 Status CacheStore::MakeZero(uint64_t block) {
   trims_.fetch_add(1, std::memory_order_relaxed);
   Lock lock(mu_);
-  if (!table_->Find(block)) {
+  if (!table_->Find(block) && !IsLost(block)) {
     // Nothing cached: if the store holds nothing either, there is nothing
     // to do (mkfs discards whole disks; do not queue a trim per block).
     Result<bool> absent = KnownAbsent(lock, block);
@@ -421,6 +446,7 @@ Status CacheStore::MakeZero(uint64_t block) {
   e->verified = true;
   e->gen = ++seq_;
   MakeDirty(e);
+  lost_.erase(block);
   NotifyRoom();
   return Status::Ok();
 }
@@ -489,6 +515,11 @@ Status CacheStore::QueryAllocation(uint64_t first, uint64_t count,
     } else {
       table_->ForEachEntry([&](const Entry& e) { overlay(e); });
     }
+    for (uint64_t block : lost_) {  // data, though unreadable
+      if (block >= first && block - first < count) {
+        (*allocated)[block - first] = true;
+      }
+    }
     return Status::Ok();
   }
 }
@@ -511,6 +542,7 @@ void CacheStore::CollectStats(std::vector<StatEntry>* out) const {
     Lock lock(mu_);
     out->push_back({"cache.entries", table_ ? table_->entry_count() : 0});
     out->push_back({"cache.dirty", table_ ? table_->dirty_count() : 0});
+    out->push_back({"cache.lost", lost_.size()});
   }
   inner_->CollectStats(out);
 }

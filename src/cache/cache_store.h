@@ -36,8 +36,16 @@
 //  - Start(): starts the store below, then checks the cache files against
 //    the volume, re-queues every dirty block whose checksum matches,
 //    reuses clean entries (each is checked against its checksum when first
-//    read) and drops anything inconsistent with one log line each. A cache
-//    of another volume that still holds dirty blocks is refused.
+//    read) and drops clean ones that do not hold up with one log line each.
+//    Flushed data is never dropped silently: a dirty block that fails its
+//    checksum becomes LOST (a record in the index): it reads as EIO, and a
+//    partial write to it fails with EIO, until a whole-block write or trim
+//    succeeds (across restarts too). A start that would drop blocks not
+//    uploaded yet (the index is missing, empty, unreadable, or belongs to
+//    another cache or volume; the cache file's unsent mark tells when the
+//    index cannot) is refused with EINVAL naming how many. With
+//    `discard_dirty`, both are dropped instead, with one log line saying
+//    how many; such blocks then read as the store's older versions.
 //  - Shutdown(): uploads every dirty block, logging progress, then shuts
 //    down the store below. If the store accepts no upload for
 //    `shutdown_stall_timeout`, it gives up with EIO: a persistent cache
@@ -73,6 +81,10 @@ struct CacheOptions {
   std::chrono::milliseconds timeout{0};  // --blockCacheTimeout; 0 = none
   uint32_t read_ahead = 32;              // --readAhead, in blocks; 0 = off
   uint32_t read_ahead_trigger = 2;       // --readAheadTrigger, in blocks
+  // --blockCacheDiscardDirty: at start, drop what would otherwise refuse
+  // the start (blocks not uploaded yet whose index is gone) or read as EIO
+  // (lost blocks), logging how many.
+  bool discard_dirty = false;
 
   // Not options: how long Shutdown() waits for a store that accepts no
   // upload before giving up.

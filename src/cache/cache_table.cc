@@ -246,7 +246,7 @@ std::string CacheTable::CheckInvariants(bool quiescent) const {
     bad << "list sizes disagree with entries; ";
   }
   for (const auto& [block, r] : committed_) {
-    if (r.kind == RecordKind::kZero) continue;
+    if (!HoldsSlot(r.kind)) continue;
     if (r.slot >= slots_.size()) {
       fail(block, "committed record names a slot out of range");
       continue;

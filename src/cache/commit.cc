@@ -112,6 +112,7 @@ Status CacheStore::Commit(CommitScope scope) {
   std::vector<uint64_t> deletes;
   std::vector<size_t> need_crc;
   std::array<uint64_t, 3> through;
+  uint64_t unsent_after = 0;
   {
     Lock lock(mu_);
     if (commit_done_[level] >= ticket) return Status::Ok();  // covered
@@ -123,7 +124,8 @@ Status CacheStore::Commit(CommitScope scope) {
       Entry* e = table_->Find(block);
       const CommittedRecord* c = table_->CommittedFor(block);
       if (!e) {
-        if (c) deletes.push_back(block);
+        // A LOST record goes only once the block was written or trimmed.
+        if (c && !IsLost(block)) deletes.push_back(block);
         continue;
       }
       if (e->state == EntryState::kLoading) continue;  // marked again later
@@ -144,18 +146,31 @@ Status CacheStore::Commit(CommitScope scope) {
         continue;
       }
       if (!e->crc_valid) need_crc.push_back(puts.size());
-      if (r.kind != RecordKind::kZero) table_->slot(r.slot).committing = true;
+      if (HoldsSlot(r.kind)) table_->slot(r.slot).committing = true;
       puts.push_back(r);
     }
     // In-place writes that began before the snapshot must land in it.
     entry_cv_.wait(lock, [&] {
       for (const IndexRecord& r : puts) {
-        if (r.kind != RecordKind::kZero && table_->slot(r.slot).writing) {
+        if (HoldsSlot(r.kind) && table_->slot(r.slot).writing) {
           return false;
         }
       }
       return true;
     });
+    // The unsent count once this commit is in: the mark must cover it
+    // before the index does.
+    auto unsent = [](const CommittedRecord* c) {
+      return c && c->kind != RecordKind::kClean;
+    };
+    unsent_after = unsent_records_;
+    for (const IndexRecord& r : puts) {
+      unsent_after += r.kind != RecordKind::kClean;
+      unsent_after -= unsent(table_->CommittedFor(r.block));
+    }
+    for (uint64_t block : deletes) {
+      unsent_after -= unsent(table_->CommittedFor(block));
+    }
   }
 
   Status status;
@@ -166,8 +181,13 @@ Status CacheStore::Commit(CommitScope scope) {
     puts[i].crc = Crc32c(commit_buffer_);
   }
   bool has_data = false;
-  for (const IndexRecord& r : puts) has_data |= r.kind != RecordKind::kZero;
-  if (status.ok() && has_data) {
+  for (const IndexRecord& r : puts) has_data |= HoldsSlot(r.kind);
+  const bool raise_mark = unsent_after > unsent_mark_;
+  if (status.ok() && raise_mark) {
+    status = slots_->WriteUnsentMark(unsent_after);
+    if (status.ok()) unsent_mark_ = unsent_after;
+  }
+  if (status.ok() && (has_data || raise_mark)) {
     status = slots_->Sync();
     if (!status.ok()) {
       LogError("cache: " + status.ToString() +
@@ -180,11 +200,20 @@ Status CacheStore::Commit(CommitScope scope) {
   if (status.ok() && (!puts.empty() || !deletes.empty())) {
     status = index_->Apply(puts, deletes);
   }
+  if (status.ok()) {
+    unsent_records_ = unsent_after;
+    // Lowered lazily: a mark above the count only costs a needless refusal
+    // if the index is lost before the next sync.
+    if (unsent_after < unsent_mark_ &&
+        slots_->WriteUnsentMark(unsent_after).ok()) {
+      unsent_mark_ = unsent_after;
+    }
+  }
 
   Lock lock(mu_);
   if (!status.ok()) {
     for (const IndexRecord& r : puts) {
-      if (r.kind != RecordKind::kZero) {
+      if (HoldsSlot(r.kind)) {
         table_->slot(r.slot).committing = false;
         table_->MaybeFree(r.slot);
       }
@@ -196,16 +225,16 @@ Status CacheStore::Commit(CommitScope scope) {
   }
   auto& committed = table_->committed();
   auto release = [&](const CommittedRecord& old, uint32_t keep) {
-    if (old.kind != RecordKind::kZero && old.slot != keep) {
+    if (HoldsSlot(old.kind) && old.slot != keep) {
       table_->SetCommitted(old.slot, false);
     }
   };
   for (const IndexRecord& r : puts) {
     auto it = committed.find(r.block);
-    uint32_t keep = r.kind == RecordKind::kZero ? kNoSlot : r.slot;
+    uint32_t keep = HoldsSlot(r.kind) ? r.slot : kNoSlot;
     if (it != committed.end()) release(it->second, keep);
     committed[r.block] = {r.slot, r.kind, r.gen};
-    if (r.kind != RecordKind::kZero) {
+    if (HoldsSlot(r.kind)) {
       table_->slot(r.slot).committing = false;
       table_->SetCommitted(r.slot, true);
     }

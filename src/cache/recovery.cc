@@ -4,12 +4,14 @@
 // promises). Every record that does not hold up is dropped with one log
 // line; dirty records are verified by checksum before they are queued.
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "cache/cache_impl.h"
 #include "cache/crc32c.h"
+#include "util/fd.h"
 #include "util/log.h"
 
 namespace usbd::cache_internal {
@@ -71,39 +73,49 @@ Status CacheStore::OpenCache() {
   Result<std::unique_ptr<SlotFile>> file = OpenSlotFile(path, bs);
   USBD_RETURN_IF_ERROR(file.status());
   slots_ = wrap(std::move(file).value());
-  Result<std::unique_ptr<CacheIndex>> index =
-      CacheIndex::Open(path + ".lmdb", 3ull * slots + 1024);
-  USBD_RETURN_IF_ERROR(index.status());
-  index_ = std::move(index).value();
-
   std::string why;
   std::optional<SlotFileHeader> header = slots_->ReadHeader(&why);
-  Result<std::optional<IndexMeta>> meta = index_->ReadMeta();
-  USBD_RETURN_IF_ERROR(meta.status());
-  auto count_dirty = [&](uint64_t* dirty) {
-    uint64_t damaged = 0;
-    *dirty = 0;
-    return index_->ForEach(
-        [&](const IndexRecord& r) { *dirty += r.kind != RecordKind::kClean; },
-        &damaged);
-  };
-  auto refuse_if_dirty = [&](const std::string& problem) -> Status {
-    uint64_t dirty = 0;
-    USBD_RETURN_IF_ERROR(count_dirty(&dirty));
-    if (dirty == 0) return Status::Ok();
-    return Status::Invalid(
-        "cache " + path + ": " + problem + ", but its index holds " +
-        std::to_string(dirty) +
-        " dirty blocks not yet uploaded; refusing to drop them (start usbd "
-        "with the volume they belong to, or move " +
-        path + " and " + path + ".lmdb away to start with an empty cache)");
+  // Without a usable index, only the cache file's unsent mark tells what
+  // dropping the cache would lose (unknown: no header, or no mark in it).
+  const std::optional<uint64_t> file_unsent =
+      header ? header->unsent : std::nullopt;
+
+  const std::string index_path = path + ".lmdb";
+  Result<std::optional<IndexMeta>> meta = OpenIndex(index_path);
+  if (!meta.ok()) {
+    USBD_RETURN_IF_ERROR(RefuseToDropUnsent(
+        file_unsent, "its index " + index_path + " cannot be read (" +
+                         meta.status().ToString() + ")"));
+    LogWarning("cache: " + index_path + " cannot be read (" +
+               meta.status().ToString() + "): replacing it");
+    index_.reset();
+    if (::unlink(index_path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus("cannot remove " + index_path);
+    }
+    meta = OpenIndex(index_path);
+    USBD_RETURN_IF_ERROR(meta.status());
+    return Reinitialize(slots);
+  }
+  auto index_unsent = [&]() -> Result<std::optional<uint64_t>> {
+    uint64_t damaged = 0, unsent = 0;
+    USBD_RETURN_IF_ERROR(index_->ForEach(
+        [&](const IndexRecord& r) { unsent += r.kind != RecordKind::kClean; },
+        &damaged));
+    return std::optional<uint64_t>(unsent);
   };
 
   const bool paired = header && *meta && header->cache_id == (*meta)->cache_id;
   if (!paired) {
     if (*meta) {
-      USBD_RETURN_IF_ERROR(refuse_if_dirty(
-          header ? "the cache file does not belong to its index" : why));
+      Result<std::optional<uint64_t>> unsent = index_unsent();
+      USBD_RETURN_IF_ERROR(unsent.status());
+      USBD_RETURN_IF_ERROR(RefuseToDropUnsent(
+          *unsent, header ? "the cache file does not belong to its index"
+                          : "the cache file is unusable (" + why +
+                                ") but its index " + index_path + " is not"));
+    } else if (header) {
+      USBD_RETURN_IF_ERROR(RefuseToDropUnsent(
+          file_unsent, "its index " + index_path + " is missing or empty"));
     }
     if (header || *meta) {
       LogWarning("cache: " + path + ": " +
@@ -119,12 +131,51 @@ Status CacheStore::OpenCache() {
     std::string other = "it belongs to volume " + header->volume_uuid +
                         " with blocks of " +
                         std::to_string(header->block_size) + " bytes";
-    USBD_RETURN_IF_ERROR(refuse_if_dirty(other));
+    Result<std::optional<uint64_t>> unsent = index_unsent();
+    USBD_RETURN_IF_ERROR(unsent.status());
+    USBD_RETURN_IF_ERROR(RefuseToDropUnsent(*unsent, other));
     LogWarning("cache: " + path + ": " + other +
                ": starting with an empty cache for volume " + volume_.uuid);
     return Reinitialize(slots);
   }
-  return LoadRecords(header->slot_count);
+  return LoadRecords(header->slot_count, file_unsent);
+}
+
+// Opens the index and reads its identity; an error means it is unreadable.
+Result<std::optional<IndexMeta>> CacheStore::OpenIndex(
+    const std::string& index_path) {
+  Result<std::unique_ptr<CacheIndex>> index =
+      CacheIndex::Open(index_path, 3ull * options_.block_cache_size + 1024);
+  USBD_RETURN_IF_ERROR(index.status());
+  index_ = std::move(index).value();
+  return index_->ReadMeta();
+}
+
+// Dropping the cache would lose `unsent` blocks not uploaded yet (flushed
+// writes and trims; nullopt: an unknown number). Refused unless there are
+// none or the operator said --blockCacheDiscardDirty; then one log line
+// says how many were dropped.
+Status CacheStore::RefuseToDropUnsent(std::optional<uint64_t> unsent,
+                                      const std::string& problem) {
+  if (unsent && *unsent == 0) return Status::Ok();
+  const std::string& path = options_.block_cache_file;
+  const std::string count =
+      unsent ? std::to_string(*unsent) : std::string("an unknown number of");
+  if (!options_.discard_dirty) {
+    return Status::Invalid(
+        "cache " + path + ": " + problem + ", and the cache holds " + count +
+        " dirty blocks not uploaded yet (flushed writes and trims); refusing "
+        "to "
+        "start without them: start with the index and the volume the cache "
+        "belongs to, or once with --blockCacheDiscardDirty to drop them "
+        "(those blocks then read as the store's older versions)");
+  }
+  LogError("cache: " + path + ": " + problem +
+           ": --blockCacheDiscardDirty: dropped " + count +
+           " dirty blocks not uploaded yet; they read as the store's older "
+           "versions");
+  if (unsent) dropped_.fetch_add(*unsent, std::memory_order_relaxed);
+  return Status::Ok();
 }
 
 Status CacheStore::Reinitialize(uint32_t slot_count) {
@@ -135,12 +186,16 @@ Status CacheStore::Reinitialize(uint32_t slot_count) {
   // start reinitialises again.
   USBD_RETURN_IF_ERROR(
       index_->WriteMeta({id, volume_.uuid, bs, slot_count}, /*clear=*/true));
-  USBD_RETURN_IF_ERROR(slots_->Format({bs, slot_count, id, volume_.uuid}));
+  USBD_RETURN_IF_ERROR(
+      slots_->Format({bs, slot_count, id, volume_.uuid, /*unsent=*/0}));
   table_ = std::make_unique<CacheTable>(slot_count, options_.num_protected);
+  lost_.clear();
+  unsent_records_ = unsent_mark_ = 0;
   return Status::Ok();
 }
 
-Status CacheStore::LoadRecords(uint32_t old_slots) {
+Status CacheStore::LoadRecords(uint32_t old_slots,
+                               std::optional<uint64_t> file_unsent) {
   const int64_t started = NowMs();
   const uint32_t slots = options_.block_cache_size;
   const uint32_t bs = geometry_.block_size;
@@ -154,28 +209,49 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
                " undecodable records ignored");
   }
 
+  std::vector<IndexRecord> puts;
   std::vector<uint64_t> deletes;
-  auto drop = [&](const IndexRecord& r, const std::string& why) {
+  std::vector<bool> keep(records.size(), true);
+  uint64_t discarded = 0, newly_lost = 0;
+  auto drop = [&](size_t i, const std::string& why) {
+    const IndexRecord& r = records[i];
     LogWarning("cache: block " + std::to_string(r.block) + " (" +
                (r.kind == RecordKind::kClean ? "clean" : "dirty") +
                "): " + why + ": dropped");
     deletes.push_back(r.block);
     dropped_.fetch_add(1, std::memory_order_relaxed);
+    keep[i] = false;
+  };
+  // Flushed data that does not hold up: the block must never fall back to
+  // the store's older version, so it becomes LOST (read as EIO), unless
+  // the operator discards such blocks.
+  auto lose = [&](size_t i, const std::string& why) {
+    IndexRecord& r = records[i];
+    if (options_.discard_dirty) {
+      drop(i, why + " (--blockCacheDiscardDirty)");
+      ++discarded;
+      return;
+    }
+    if (++newly_lost <= 16) {  // LogLost() names them all, in one line
+      LogError("cache: block " + std::to_string(r.block) + ": " + why +
+               ": its flushed data is lost");
+    }
+    r = {r.block, kNoSlot, RecordKind::kLost, 0, r.gen};
+    puts.push_back(r);
   };
   // Records that name one slot twice: keep the dirty, else the newest.
   std::vector<uint32_t> owner(std::max(slots, old_slots), UINT32_MAX);
-  std::vector<bool> keep(records.size(), true);
   for (size_t i = 0; i < records.size(); ++i) {
     const IndexRecord& r = records[i];
     if (r.block >= geometry_.block_count) {
-      drop(r, "beyond the end of the volume");
-      keep[i] = false;
+      drop(i, "beyond the end of the volume");
       continue;
     }
-    if (r.kind == RecordKind::kZero) continue;
+    if (!HoldsSlot(r.kind)) continue;
     if (r.slot >= old_slots) {
-      drop(r, "slot " + std::to_string(r.slot) + " is outside the cache file");
-      keep[i] = false;
+      std::string why =
+          "slot " + std::to_string(r.slot) + " is outside the cache file";
+      r.kind == RecordKind::kDirty ? lose(i, why) : drop(i, why);
       continue;
     }
     uint32_t& o = owner[r.slot];
@@ -186,9 +262,10 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
               ? r.kind == RecordKind::kDirty
               : r.gen > other.gen;
       size_t loser = mine ? o : i;
-      drop(records[loser],
-           "shares slot " + std::to_string(r.slot) + " with another block");
-      keep[loser] = false;
+      std::string why =
+          "shares slot " + std::to_string(r.slot) + " with another block";
+      records[loser].kind == RecordKind::kDirty ? lose(loser, why)
+                                                : drop(loser, why);
       if (!mine) continue;
     }
     o = static_cast<uint32_t>(i);
@@ -201,14 +278,11 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
     if (!keep[i] || r.kind != RecordKind::kDirty) continue;
     Status status = slots_->Read(r.slot, 0, buf);
     if (!status.ok() || Crc32c(buf) != r.crc) {
-      LogError("cache: block " + std::to_string(r.block) +
-               ": dirty data in slot " + std::to_string(r.slot) +
+      lose(i,
+           "dirty data in slot " + std::to_string(r.slot) +
                " fails its checksum (" +
                (status.ok() ? "damaged on the cache disk" : status.ToString()) +
-               "): dropped");
-      deletes.push_back(r.block);
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-      keep[i] = false;
+               ")");
     }
     ++verified;
   }
@@ -221,7 +295,19 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
   for (size_t i = 0; i < records.size(); ++i) {
     const IndexRecord& r = records[i];
     if (!keep[i]) continue;
-    if (r.kind != RecordKind::kZero && r.slot >= slots) {
+    seq_ = std::max(seq_, r.gen);
+    if (r.kind == RecordKind::kLost) {
+      if (options_.discard_dirty) {
+        deletes.push_back(r.block);
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        ++discarded;
+        continue;
+      }
+      lost_.insert(r.block);
+      committed[r.block] = {kNoSlot, r.kind, r.gen};
+      continue;
+    }
+    if (HoldsSlot(r.kind) && r.slot >= slots) {
       if (r.kind == RecordKind::kClean) {
         deletes.push_back(r.block);
         ++shrunk;
@@ -244,14 +330,12 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
     table_->SetState(e, r.kind == RecordKind::kClean ? EntryState::kClean
                                                      : EntryState::kDirty);
     committed[r.block] = {e->slot, r.kind, r.gen};
-    seq_ = std::max(seq_, r.gen);
     ++(r.kind == RecordKind::kClean ? clean : dirty);
   }
   table_->RebuildFreeList();
 
   // A smaller cache than last time: move dirty blocks from the cut-off end
   // into free slots (clean ones there were simply dropped).
-  std::vector<IndexRecord> moved;
   for (size_t i : relocate) {
     IndexRecord r = records[i];
     uint32_t slot = table_->TakeFreeSlot();
@@ -265,7 +349,7 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
     USBD_RETURN_IF_ERROR(slots_->Read(r.slot, 0, buf));
     USBD_RETURN_IF_ERROR(slots_->Write(slot, 0, buf));
     r.slot = slot;
-    moved.push_back(r);
+    puts.push_back(r);
     Entry* e = table_->Create(r.block);
     e->gen = r.gen;
     e->crc = r.crc;
@@ -275,37 +359,72 @@ Status CacheStore::LoadRecords(uint32_t old_slots) {
     table_->SetState(e, EntryState::kDirty);
     table_->SetCommitted(slot, true);
     committed[r.block] = {slot, r.kind, r.gen};
-    seq_ = std::max(seq_, r.gen);
     ++dirty;
   }
-  if (!moved.empty()) USBD_RETURN_IF_ERROR(slots_->Sync());
-  if (!moved.empty() || !deletes.empty()) {
-    USBD_RETURN_IF_ERROR(index_->Apply(moved, deletes));
+  if (!relocate.empty()) USBD_RETURN_IF_ERROR(slots_->Sync());
+  if (!puts.empty() || !deletes.empty()) {
+    USBD_RETURN_IF_ERROR(index_->Apply(puts, deletes));
   }
+  // The file's unsent mark, from here on kept by the commits.
+  unsent_records_ = 0;
+  for (const auto& [block, c] : committed) {
+    unsent_records_ += c.kind != RecordKind::kClean;
+  }
+  unsent_mark_ = unsent_records_;
   if (slots != old_slots) {
     Result<std::optional<IndexMeta>> meta = index_->ReadMeta();
     USBD_RETURN_IF_ERROR(meta.status());
     IndexMeta resized = **meta;
     resized.slot_count = slots;
     USBD_RETURN_IF_ERROR(index_->WriteMeta(resized, /*clear=*/false));
-    USBD_RETURN_IF_ERROR(
-        slots_->Format({bs, slots, resized.cache_id, volume_.uuid}));
+    USBD_RETURN_IF_ERROR(slots_->Format(
+        {bs, slots, resized.cache_id, volume_.uuid, unsent_mark_}));
     LogInfo("cache: " + path + " resized from " + std::to_string(old_slots) +
             " to " + std::to_string(slots) + " blocks" +
             (shrunk ? " (" + std::to_string(shrunk) + " clean blocks dropped)"
                     : std::string()));
+  } else if (file_unsent != unsent_mark_) {
+    USBD_RETURN_IF_ERROR(slots_->WriteUnsentMark(unsent_mark_));
+    USBD_RETURN_IF_ERROR(slots_->Sync());
   }
   LogInfo("cache: " + path + ": " + std::to_string(slots) + " blocks of " +
           std::to_string(bs >> 10) + " KiB; " + std::to_string(clean) +
           " clean blocks reused, " + std::to_string(dirty) +
           " dirty blocks queued for upload (" + std::to_string(verified) +
           " verified), " + std::to_string(deletes.size() - shrunk) +
-          " dropped, in " + std::to_string(NowMs() - started) + " ms");
+          " dropped, " + std::to_string(lost_.size()) + " lost, in " +
+          std::to_string(NowMs() - started) + " ms");
+  if (discarded > 0) {
+    LogError("cache: " + path + ": --blockCacheDiscardDirty: dropped " +
+             std::to_string(discarded) +
+             " blocks whose flushed data was lost; they read as the store's "
+             "older versions");
+  }
+  if (!lost_.empty()) LogLost();
   if (dirty > 0 && inner_caps_.read_only) {
     LogWarning("cache: the volume is read-only: " + std::to_string(dirty) +
                " dirty blocks stay in the cache until a read-write start");
   }
   return Status::Ok();
+}
+
+// One line naming the lost blocks (the first few of them).
+void CacheStore::LogLost() const {
+  constexpr size_t kNamed = 16;
+  std::vector<uint64_t> blocks(lost_.begin(), lost_.end());
+  std::sort(blocks.begin(), blocks.end());
+  std::string named;
+  for (size_t i = 0; i < blocks.size() && i < kNamed; ++i) {
+    named += (i ? ", " : "") + std::to_string(blocks[i]);
+  }
+  if (blocks.size() > kNamed) {
+    named += " and " + std::to_string(blocks.size() - kNamed) + " more";
+  }
+  LogWarning("cache: " + options_.block_cache_file + ": " +
+             std::to_string(blocks.size()) +
+             " blocks lost their newest flushed data (blocks " + named +
+             "); they read as EIO until written whole or trimmed, or until "
+             "a start with --blockCacheDiscardDirty");
 }
 
 }  // namespace usbd::cache_internal

@@ -287,6 +287,12 @@ const OptionSpec kOptions[] = {
     {.group = "Block cache", .name = "blockCacheSync", .kind = Kind::kFlag,
      .help = "FLUSH also waits until the dirty blocks are uploaded",
      .field = &Options::block_cache_sync},
+    {.group = "Block cache", .name = "blockCacheDiscardDirty",
+     .kind = Kind::kFlag,
+     .help = "start even if that drops flushed blocks not uploaded yet (the "
+             "index FILE.lmdb is lost) or whose cached data is damaged; "
+             "logs how many",
+     .field = &Options::block_cache_discard_dirty},
     {.group = "Block cache", .name = "blockCacheNumProtected",
      .kind = Kind::kUint, .value_name = "N",
      .help = "the first N blocks (file system metadata) are evicted last",

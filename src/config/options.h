@@ -129,6 +129,7 @@ struct Options {
   uint32_t block_cache_threads = 20;          // --blockCacheThreads
   uint32_t block_cache_max_dirty = 0;         // --blockCacheMaxDirty (0: size)
   bool block_cache_sync = false;              // --blockCacheSync
+  bool block_cache_discard_dirty = false;     // --blockCacheDiscardDirty
   uint64_t block_cache_num_protected = 0;     // --blockCacheNumProtected
   uint32_t block_cache_timeout_ms = 0;        // --blockCacheTimeout (0: none)
   uint32_t read_ahead = 32;                   // --readAhead, blocks (0: off)

@@ -304,6 +304,7 @@ Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
   cache.threads = options.block_cache_threads;
   cache.max_dirty = options.block_cache_max_dirty;
   cache.sync = options.block_cache_sync;
+  cache.discard_dirty = options.block_cache_discard_dirty;
   cache.num_protected = options.block_cache_num_protected;
   cache.timeout = std::chrono::milliseconds(options.block_cache_timeout_ms);
   cache.read_ahead = options.read_ahead;

@@ -43,6 +43,9 @@ class FaultySlotFile : public SlotFile {
   Status Format(const SlotFileHeader& header) override {
     return inner_->Format(header);
   }
+  Status WriteUnsentMark(uint64_t unsent) override {
+    return inner_->WriteUnsentMark(unsent);
+  }
   Status Read(uint32_t slot, uint32_t offset, std::span<uint8_t> out) override {
     return inner_->Read(slot, offset, out);
   }
@@ -197,7 +200,7 @@ TEST_F(CacheRecoveryTest, ARestartReusesCleanBlocks) {
   EXPECT_EQ(store_.reads, 0);  // warm: every block came from the cache
 }
 
-TEST_F(CacheRecoveryTest, ACorruptedDirtySlotIsDroppedWithALogLine) {
+TEST_F(CacheRecoveryTest, ACorruptedDirtySlotIsLostNotServedStale) {
   ASSERT_TRUE(store_.Write(0, 0, Filled(kBlock, 0x01)).ok());
   Open(Options());
   store_.refuse_uploads = true;
@@ -207,8 +210,9 @@ TEST_F(CacheRecoveryTest, ACorruptedDirtySlotIsDroppedWithALogLine) {
   store_.refuse_uploads = false;
   CorruptSlot(0, 0xff);
   Open(Options());
-  EXPECT_EQ(Stat(*cache_, "cache.dropped"), 1u);
-  EXPECT_EQ(ReadBlock(0), Filled(kBlock, 0x01));  // never the garbage
+  EXPECT_EQ(Stat(*cache_, "cache.lost"), 1u);
+  std::vector<uint8_t> out(kBlock);  // never the garbage, nor the old 0x01
+  EXPECT_EQ(cache_->Read(0, 0, out).code(), EIO);
 }
 
 TEST_F(CacheRecoveryTest, ACorruptedCleanSlotIsReadFromTheStoreInstead) {
