@@ -89,8 +89,9 @@ kill9() {  # NAME
 # log_since FILE LINE: the lines of FILE after line LINE.
 log_since() { tail -n +$(($2 + 1)) "$1"; }
 
-# run_store NAME STORE_ARGS...: the whole scenario over one store. RESTART
-# holds what a restart after kill -9 needs besides (see below).
+# run_store NAME STORE_ARGS...: the whole scenario over one store. No
+# --force anywhere: a restart after kill -9 takes over the mount token its
+# dead self left.
 run_store() {
   STORE=$1
   shift
@@ -106,25 +107,25 @@ run_store() {
   stop_named s
 
   # a. Blocks 0..7 flushed in the cache only; the index goes.
-  start_named s "$@" "${held[@]}" "${RESTART[@]}"
+  start_named s "$@" "${held[@]}"
   expect_blocks ok "$s_URI" write "$TMP/v2.raw" 0 8
   kill9 s
   cp "$cache" "$TMP/saved.cache"
   cp "$cache.lmdb" "$TMP/saved.lmdb"
   rm "$cache.lmdb"
-  refused "$TMP/refused.out" "$@" "${held[@]}" "${RESTART[@]}"
+  refused "$TMP/refused.out" "$@" "${held[@]}"
   [ "$REFUSED_RC" -eq 1 ] ||
     fail "$STORE: refused start without the index exited $REFUSED_RC, not 1"
   grep -q "8 dirty blocks not uploaded yet" "$TMP/refused.out" &&
     grep -q -- "--blockCacheDiscardDirty" "$TMP/refused.out" ||
     fail "$STORE: the refusal does not say how many blocks and the option: $(cat "$TMP/refused.out")"
   : >"$cache.lmdb"
-  refused "$TMP/refused.out" "$@" "${held[@]}" "${RESTART[@]}"
+  refused "$TMP/refused.out" "$@" "${held[@]}"
   [ "$REFUSED_RC" -eq 1 ] && grep -q "8 dirty blocks not uploaded yet" "$TMP/refused.out" ||
     fail "$STORE: an empty index: status $REFUSED_RC: $(cat "$TMP/refused.out")"
   rm "$cache.lmdb"
   mark=$(wc -l <"$TMP/usbd.log")
-  start_named s "$@" "${held[@]}" "${RESTART[@]}" --blockCacheDiscardDirty
+  start_named s "$@" "${held[@]}" --blockCacheDiscardDirty
   log_since "$TMP/usbd.log" "$mark" | grep -q "blockCacheDiscardDirty: dropped 8 dirty blocks" ||
     fail "$STORE: --blockCacheDiscardDirty did not log the 8 dropped blocks"
   expect_blocks ok "$s_URI" read "$TMP/v1.raw" 0 8  # the store's versions
@@ -133,18 +134,18 @@ run_store() {
   # them, every flushed block is back (and then uploaded).
   cp "$TMP/saved.cache" "$cache"
   cp "$TMP/saved.lmdb" "$cache.lmdb"
-  start_named s "$@" "${held[@]}" "${RESTART[@]}"
+  start_named s "$@" "${held[@]}"
   expect_blocks ok "$s_URI" read "$TMP/v2.raw" 0 8
   stop_named s
 
   # b. Blocks 10..17 flushed in the cache only; block 12's slot damaged.
-  start_named s "$@" "${held[@]}" "${RESTART[@]}"
+  start_named s "$@" "${held[@]}"
   expect_blocks ok "$s_URI" write "$TMP/v2.raw" 10 8
   kill9 s
   damage_slot "$cache" "$TMP/v2.raw" 12 || fail "$STORE: cannot find block 12's slot"
   for restart in first kill9 stop; do
     mark=$(wc -l <"$TMP/usbd.log")
-    start_named s "$@" "${held[@]}" "${RESTART[@]}"
+    start_named s "$@" "${held[@]}"
     log_since "$TMP/usbd.log" "$mark" |
       grep -q "warning: cache: .*: 1 blocks lost their newest flushed data (blocks 12)" ||
       fail "$STORE: no warning naming lost block 12 ($restart start)"
@@ -158,7 +159,7 @@ run_store() {
   expect_blocks ok "$s_URI" write "$TMP/v2.raw" 12 1
   expect_blocks ok "$s_URI" read "$TMP/v2.raw" 12 1
   kill9 s
-  start_named s "$@" "${held[@]}" "${RESTART[@]}"
+  start_named s "$@" "${held[@]}"
   expect_blocks ok "$s_URI" read "$TMP/v2.raw" 10 8
   stop_named s
   # The store alone (an empty cache) holds everything now.
@@ -168,8 +169,6 @@ run_store() {
   stop_named s
 }
 
-# The directory store has no mount token to take over.
-RESTART=()
 run_store dir --test "$TMP/dirstore"
 
 require_nginx_or_note() {
@@ -178,9 +177,6 @@ require_nginx_or_note() {
 }
 if require_nginx_or_note; then
   start_nginx_dav
-  # --force: a killed usbd leaves its mount token behind, as after a power
-  # cut; taking over its own stale token needs the operator for now.
-  RESTART=(--force)
   run_store http --httpStore --baseURL="$NGINX_URL" disk/vol
 else
   echo "note: nginx not found: the HTTP store run was skipped" >&2
