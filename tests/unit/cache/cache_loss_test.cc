@@ -86,6 +86,15 @@ TEST_F(CacheLossTest, AnUnreadableIndexWithUnsentBlocksRefusesTheStart) {
   EXPECT_EQ(ReadBlock(0), Filled(kBlock, 0x01));
 }
 
+TEST_F(CacheLossTest, AMissingCacheFileWithUnsentBlocksRefusesTheStart) {
+  FlushedButNotUploaded(2);
+  std::filesystem::remove(CachePath());  // the index still names them
+  ExpectRefused("2");
+  Open(Discarding());
+  EXPECT_EQ(Stat(*cache_, "cache.dropped"), 2u);
+  EXPECT_EQ(ReadBlock(0), Filled(kBlock, 0x01));
+}
+
 TEST_F(CacheLossTest, FlushedTrimsCountAsUnsent) {
   ASSERT_TRUE(store_.Write(7, 0, Filled(kBlock, 7)).ok());
   Open(Options());
