@@ -165,8 +165,8 @@ const OptionSpec kOptions[] = {
      .min = 1, .max = 3600000},
     {.group = "Retry (S3 and HTTP)", .name = "maxRetryPause",
      .kind = Kind::kUint, .value_name = "MS",
-     .help = "time budget of one request and its retries, in milliseconds; "
-             "then it fails with EIO; 0: no retries",
+     .help = "time budget of one request and its retries, in milliseconds "
+             "(attempts included); then it fails with EIO; 0: no retries",
      .field = &Options::max_retry_pause_ms, .stores = kRemote,
      .min = 0, .max = 86400000},
 
@@ -315,14 +315,16 @@ const OptionSpec kOptions[] = {
     {.group = "Logging", .name = "debug", .kind = Kind::kFlag,
      .help = "also log debugging messages", .field = &Options::debug},
     {.group = "Logging", .name = "debug-http", .kind = Kind::kFlag,
-     .help = "log one line per HTTP request (never a secret)",
+     .help = "log one line per HTTP request, also without --debug (never "
+             "a secret)",
      .field = &Options::debug_http, .stores = kRemote},
     {.group = "Logging", .name = "quiet", .kind = Kind::kFlag,
      .help = "log errors only", .field = &Options::quiet},
 
     {.group = "General", .name = "configFile", .kind = Kind::kString,
      .value_name = "FILE",
-     .help = "read options from FILE (INI; keys are the long option names)",
+     .help = "read options from FILE (INI; keys are the long option "
+             "names; not a directory)",
      .field = &Options::config_file, .in_file = false},
     {.group = "General", .name = "help", .short_name = "h",
      .kind = Kind::kHelp, .help = "print this help and exit",

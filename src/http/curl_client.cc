@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "util/attempt_deadline.h"
 #include "util/log.h"
 
 namespace usbd {
@@ -175,10 +176,12 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  // Within what the retry layer has left of its budget, if it set a limit.
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(options_.timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options_.connect_timeout.count()));
+                   static_cast<long>(AttemptTimeout(options_.timeout).count()));
+  curl_easy_setopt(
+      curl, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(AttemptTimeout(options_.connect_timeout).count()));
   curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   if (options_.max_upload_bytes_per_sec > 0) {
@@ -239,12 +242,12 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - start)
                   .count();
-    LogDebug("http: " + what + " -> " +
-             (code == CURLE_OK ? std::to_string(response.status)
-                               : std::string(curl_easy_strerror(code))) +
-             " (" + std::to_string(request.body.size()) + " up, " +
-             std::to_string(response.body.size()) + " down, " +
-             std::to_string(ms) + " ms)");
+    LogInfo("http: " + what + " -> " +
+            (code == CURLE_OK ? std::to_string(response.status)
+                              : std::string(curl_easy_strerror(code))) +
+            " (" + std::to_string(request.body.size()) + " up, " +
+            std::to_string(response.body.size()) + " down, " +
+            std::to_string(ms) + " ms)");
   }
   if (code != CURLE_OK) return TransportError(what, code, error_buffer);
   return response;

@@ -7,6 +7,7 @@
 #include <thread>
 #include <utility>
 
+#include "util/attempt_deadline.h"
 #include "util/log.h"
 
 namespace usbd {
@@ -70,10 +71,17 @@ Clock::duration RetryPolicy::NextPause(int retry) const {
   return std::max(pause, kMinPause);
 }
 
+template <typename Op>
+Status RetryPolicy::Attempt(Clock::time_point start, const Op& op) const {
+  if (options_.max_pause_total.count() == 0) return op();  // no budget
+  ScopedAttemptDeadline limit(start + options_.max_pause_total - Now());
+  return op();
+}
+
 Status RetryPolicy::Run(const std::string& what,
                         const std::function<Status()>& op) {
   const Clock::time_point start = Now();
-  Status first = op();
+  Status first = Attempt(start, op);
   return Resume(start, std::move(first), what, op);
 }
 
@@ -93,7 +101,7 @@ Status RetryPolicy::Resume(Clock::time_point start, Status status,
     options_.sleep(pause);
     retries_.fetch_add(1, std::memory_order_relaxed);
     ++attempts;
-    status = op();
+    status = Attempt(start, op);
     if (status.ok()) {
       recovered_.fetch_add(1, std::memory_order_relaxed);
       return status;
@@ -194,7 +202,7 @@ class RetryStore : public ForwardingStore {
   template <typename Op, typename What>
   Status Retry(const Op& op, const What& what) {
     const Clock::time_point start = policy_.Now();
-    Status first = op();
+    Status first = policy_.Attempt(start, op);
     if (first.ok() || !first.retryable()) return first;
     return policy_.Resume(start, std::move(first), what(), op);
   }

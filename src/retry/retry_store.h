@@ -14,9 +14,12 @@
 //  - The budget, max_pause_total, counts everything since attempt 1 started:
 //    the attempts themselves and the pauses. A pause never extends past the
 //    budget (it is shortened to end exactly at it); once the budget is spent
-//    no further attempt starts. So an operation takes at most the budget plus
-//    the duration of its last attempt, which the store below bounds with its
-//    own per-attempt timeout. A budget of zero disables retries.
+//    no further attempt starts. Each attempt runs with what is left of the
+//    budget as its time limit (util/attempt_deadline.h), which the HTTP
+//    transport applies on top of its own per-attempt timeout: so an
+//    operation over HTTP takes at most the budget (plus the time to notice
+//    it is spent). A budget of zero disables retries (the one attempt is
+//    bounded by its own timeout only).
 //  - When the budget is spent and the last error was retryable, the operation
 //    fails with EIO (not retryable, so no layer above retries it again) and
 //    one log line naming the operation (and block), the number of attempts,
@@ -83,6 +86,12 @@ class RetryPolicy {
 
   Clock::time_point Now() const;
   RetryStats stats() const;
+
+  // Runs one attempt of an operation started at `start` with what is left
+  // of the budget as its time limit (ScopedAttemptDeadline), so that the
+  // transport below cuts an attempt short instead of overrunning.
+  template <typename Op>
+  Status Attempt(Clock::time_point start, const Op& op) const;
 
  private:
   Clock::duration NextPause(int retry) const;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "store/memory_store.h"
+#include "util/attempt_deadline.h"
 
 namespace usbd {
 namespace {
@@ -607,6 +608,39 @@ TEST(RetryPolicyTest, ResumeContinuesFromTheCallersFirstAttempt) {
                           })
                   .ok());
   EXPECT_EQ(calls, 1);
+}
+
+// Each attempt runs with what is left of the budget as the transport's time
+// limit (util/attempt_deadline.h), so the last one cannot overrun it.
+TEST(RetryPolicyTest, EachAttemptGetsWhatIsLeftOfTheBudget) {
+  using std::chrono::seconds;
+  const milliseconds kTimeout =
+      std::chrono::duration_cast<milliseconds>(seconds(10));
+  EXPECT_EQ(AttemptTimeout(kTimeout), kTimeout);  // no retry layer above
+  RetryOptions options;
+  options.initial_pause = milliseconds(20);
+  options.max_pause_total = milliseconds(300);
+  std::vector<milliseconds> limits;
+  Status s = RetryWithBackoff(options, "read of block 1", [&] {
+    limits.push_back(AttemptTimeout(kTimeout));
+    std::this_thread::sleep_for(milliseconds(40));
+    return SlowDown();
+  });
+  EXPECT_EQ(s.code(), EIO);
+  ASSERT_GE(limits.size(), 2u);
+  EXPECT_LE(limits.front(), milliseconds(300));
+  for (size_t i = 1; i < limits.size(); ++i) {
+    EXPECT_LT(limits[i], limits[i - 1]) << "attempt " << i + 1;
+    EXPECT_GE(limits[i], milliseconds(1));
+  }
+  EXPECT_EQ(AttemptTimeout(kTimeout), kTimeout);  // restored afterwards
+
+  options.max_pause_total = milliseconds(0);  // no budget: no limit
+  s = RetryWithBackoff(options, "read of block 1", [&] {
+    limits.push_back(AttemptTimeout(kTimeout));
+    return SlowDown();
+  });
+  EXPECT_EQ(limits.back(), kTimeout);
 }
 
 }  // namespace
