@@ -220,10 +220,10 @@ int main(int argc, char** argv) {
   usbd::Options options;
   usbd::Result<usbd::ParseAction> action =
       usbd::ParseOptions(argc, argv, std::cout, &options);
-  if (!action.ok()) {
-    std::fprintf(stderr, "usbd: %s\n", action.status().message().c_str());
+  if (!action.ok()) {  // as every start-up error: one log line, status 1
+    usbd::LogError(action.status().message());
     std::fprintf(stderr, "Try 'usbd --help' for more information.\n");
-    return 2;
+    return 1;
   }
   if (*action == usbd::ParseAction::kExit) return 0;
   return usbd::Run(std::move(options));

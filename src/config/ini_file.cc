@@ -4,6 +4,7 @@
 
 #include <ini.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -96,6 +97,12 @@ Status ReadOptionsFile(const std::string& path, Options* options,
   if (file == nullptr) {
     return Status::Error(errno, "--configFile: cannot open " + Quote(path) +
                                     ": " + std::strerror(errno));
+  }
+  struct stat st;
+  if (::fstat(::fileno(file), &st) == 0 && S_ISDIR(st.st_mode)) {
+    std::fclose(file);
+    return Status::Error(EISDIR, "--configFile: " + Quote(path) +
+                                     " is a directory, not an options file");
   }
   FileParse parse{&path, file, options};
   int rc = ini_parse_stream(&Reader, &parse, &Handler, &parse);

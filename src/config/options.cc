@@ -279,6 +279,38 @@ Status Finish(const CommandLine& cli, Options* o) {
   return Status::Ok();
 }
 
+// CLI11 2.1.2 reads "--name=" as "--name" and takes the NEXT argument as
+// its value ("--prefix= --readOnly" set the prefix to "--readOnly").
+// Rewrites "--name=" as "--name" "" so the value is explicitly empty; a
+// flag has no empty value, so "--flag=" is refused.
+Result<std::vector<std::string>> ExplicitEmptyValues(int argc,
+                                                     const char* const* argv) {
+  std::vector<std::string> args;
+  bool options_end = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") options_end = true;
+    const OptionSpec* spec = nullptr;
+    if (!options_end && i > 0 && arg.size() > 3 && arg.starts_with("--") &&
+        arg.back() == '=') {
+      spec = FindOption(arg.substr(2, arg.size() - 3));
+    }
+    if (spec == nullptr || spec->kind == Kind::kHelp ||
+        spec->kind == Kind::kVersion) {
+      args.push_back(std::move(arg));
+      continue;
+    }
+    if (spec->kind == Kind::kFlag || spec->kind == Kind::kLevel) {
+      return Status::Invalid(arg + ": empty value (give --" + spec->name +
+                             " alone, or with =yes or =no)");
+    }
+    arg.pop_back();
+    args.push_back(std::move(arg));
+    args.emplace_back();
+  }
+  return args;
+}
+
 }  // namespace
 
 Result<uint64_t> ParseSize(const std::string& text) {
@@ -403,8 +435,18 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
   CLI::Option* bucket = app.add_option("BUCKET", cli.bucket);
   CLI::Option* target = app.add_option("TARGET", cli.target);
 
+  Result<std::vector<std::string>> args = ExplicitEmptyValues(argc, argv);
+  if (!args.ok()) return args.status();
+  struct WipeArgs {  // they hold the secrets' text too
+    std::vector<std::string>& args;
+    ~WipeArgs() {
+      for (std::string& arg : args) CleanseString(&arg);
+    }
+  } wipe_args{*args};
+  std::vector<const char*> arg_pointers;
+  for (const std::string& arg : *args) arg_pointers.push_back(arg.c_str());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_pointers.size()), arg_pointers.data());
   } catch (const CLI::CallForHelp&) {
     PrintHelp(out);
     return ParseAction::kExit;

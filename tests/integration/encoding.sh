@@ -171,12 +171,12 @@ expect_start_failure "--passwordEnv: environment variable USBD_NO_SUCH_VAR" \
   --test --encrypt --passwordEnv=USBD_NO_SUCH_VAR "$(store encrypt)"
 status=0
 "$USBD" --test --encrypt "$(store encrypt)" >/dev/null 2>"$TMP/err" || status=$?
-[ $status -eq 2 ] && grep -q -- "--encrypt needs a password" "$TMP/err" ||
+[ $status -eq 1 ] && grep -q -- "--encrypt needs a password" "$TMP/err" ||
   fail "--encrypt without a password: status $status, $(cat "$TMP/err")"
 status=0
 "$USBD" --test --passwordFile="$TMP/pw" "$(store none)" >/dev/null \
   2>"$TMP/err" || status=$?
-[ $status -eq 2 ] && grep -q -- "only used with --encrypt" "$TMP/err" ||
+[ $status -eq 1 ] && grep -q -- "only used with --encrypt" "$TMP/err" ||
   fail "a password without --encrypt: status $status, $(cat "$TMP/err")"
 
 USBD_TEST_PASSWORD=$PASSWORD start_usbd --test --encrypt \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The options as users see them: `usbd --help`, man/usbd.8 and etc/usbd.conf
 # list the same options with the same defaults, and mistakes give one clear
-# line and exit status 2. Needs no server, no clients and no network.
+# line and exit status 1. Needs no server, no clients and no network.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -87,29 +87,29 @@ expect_error() {
   [ ! -s "$TMP/out" ] || fail "usbd $* wrote to stdout: $(cat "$TMP/out")"
 }
 
-expect_error 2 "size.*'12x'" --size=12x bucket
-expect_error 2 "^usbd: --blockSize: '300k' is not a power of two" \
+expect_error 1 "size.*'12x'" --size=12x bucket
+expect_error 1 "^usbd\[[0-9]+\]: error: --blockSize: '300k' is not a power of two" \
   --blockSize=300k --size=3000k bucket
-expect_error 2 "^usbd: --size is required" --memory scratch
-expect_error 2 "^usbd: --compress: '20' is out of range" \
+expect_error 1 "^usbd\[[0-9]+\]: error: --size is required" --memory scratch
+expect_error 1 "^usbd\[[0-9]+\]: error: --compress: '20' is out of range" \
   --memory --size=1G --compress=20 scratch
-expect_error 2 "^usbd: --encrypt needs a password" \
+expect_error 1 "^usbd\[[0-9]+\]: error: --encrypt needs a password" \
   --memory --size=1G --encrypt scratch
-expect_error 2 "^usbd: missing BUCKET" --size=1G
-expect_error 2 "--bogus" --bogus --size=1G bucket
-expect_error 2 "^usbd: BUCKET 'My_Bucket' is not a valid S3 bucket name" \
+expect_error 1 "^usbd\[[0-9]+\]: error: missing BUCKET" --size=1G
+expect_error 1 "--bogus" --bogus --size=1G bucket
+expect_error 1 "^usbd\[[0-9]+\]: error: BUCKET 'My_Bucket' is not a valid S3 bucket name" \
   My_Bucket
-expect_error 2 "^usbd: --authVersion: 'aws2' is not supported" \
+expect_error 1 "^usbd\[[0-9]+\]: error: --authVersion: 'aws2' is not supported" \
   --authVersion=aws2 bucket
-expect_error 2 "^usbd: --httpStore needs --baseURL" --httpStore bucket
-expect_error 2 "^usbd: --erase takes BUCKET\[/PREFIX\] only, not TARGET" \
+expect_error 1 "^usbd\[[0-9]+\]: error: --httpStore needs --baseURL" --httpStore bucket
+expect_error 1 "^usbd\[[0-9]+\]: error: --erase takes BUCKET\[/PREFIX\] only, not TARGET" \
   --erase bucket /dev/nbd0
 
 # A secret given on the command line is not repeated in an error.
-expect_error 2 "^usbd: --accessKey only applies to the S3 store" \
+expect_error 1 "^usbd\[[0-9]+\]: error: --accessKey only applies to the S3 store" \
   --memory --size=1G --accessKey=S3CR3T-value scratch
 ! grep -q S3CR3T "$TMP/err" || fail "an error message shows --accessKey"
-expect_error 2 "^usbd: --password is only used with --encrypt" \
+expect_error 1 "^usbd\[[0-9]+\]: error: --password is only used with --encrypt" \
   --memory --size=1G --password=S3CR3T-password scratch
 ! grep -q S3CR3T "$TMP/err" || fail "an error message shows --password"
 
@@ -118,17 +118,17 @@ cat >"$TMP/bad.conf" <<'EOF'
 size = 1G
 blockSiz = 1M
 EOF
-expect_error 2 "^usbd: $TMP/bad.conf:3: unknown option 'blockSiz'" \
+expect_error 1 "^usbd\[[0-9]+\]: error: $TMP/bad.conf:3: unknown option 'blockSiz'" \
   --configFile="$TMP/bad.conf" bucket
 
 printf 'readOnly = yes\nsize = 12x\n' >"$TMP/bad-size.conf"
-expect_error 2 "^usbd: $TMP/bad-size.conf:2: size: '12x'" \
+expect_error 1 "^usbd\[[0-9]+\]: error: $TMP/bad-size.conf:2: size: '12x'" \
   --configFile="$TMP/bad-size.conf" bucket
 
 # The example file parses with every setting uncommented. (--test with
 # --memory then stops usbd after the file was read, before it starts.)
 sed -E 's/^#([A-Za-z][A-Za-z-]* =)/\1/' "$CONF" >"$TMP/all.conf"
-expect_error 2 "^usbd: --test and --memory cannot be used together" \
+expect_error 1 "^usbd\[[0-9]+\]: error: --test and --memory cannot be used together" \
   --configFile="$TMP/all.conf" --test --memory --size=1G bucket
 
 echo "PASS: $TEST_NAME"

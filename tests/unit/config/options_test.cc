@@ -573,3 +573,42 @@ TEST(OptionsFileTest, FilePrefixConflictsWithBucketSlashPrefix) {
 
 }  // namespace
 }  // namespace usbd
+
+namespace usbd {
+namespace {
+
+// CLI11 2.1.2 took the argument after "--name=" as its value.
+TEST(EmptyValueTest, NameEqualsNothingIsTheEmptyValue) {
+  Parsed p = Parse({"--test", "--prefix=", "--readOnly", "dir"});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.prefix, "");
+  EXPECT_TRUE(p.options.read_only);
+  EXPECT_EQ(p.options.export_name, "dir");
+
+  p = Parse({"--accessId=", "--readOnly", "bucket"});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.access_id, "");
+  EXPECT_TRUE(p.options.read_only);
+}
+
+TEST(EmptyValueTest, EmptyIsRefusedWhereItMeansNothing) {
+  Parsed p = Parse({"--memory", "--size=", "--readOnly", "m"});
+  EXPECT_EQ(p.error(),
+            "--size: '' is not a size (use a number with an optional k, M, "
+            "G, T suffix)");
+  p = Parse({"--memory", "--size=1M", "--readOnly=", "m"});
+  EXPECT_EQ(p.error(),
+            "--readOnly=: empty value (give --readOnly alone, or with =yes "
+            "or =no)");
+  p = Parse({"--memory", "--size=1M", "--compress=", "m"});
+  EXPECT_FALSE(p.ok());
+}
+
+TEST(EmptyValueTest, AfterDoubleDashNothingIsRewritten) {
+  Parsed p = Parse({"--memory", "--size=1M", "--", "--prefix="});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.export_name, "--prefix=");
+}
+
+}  // namespace
+}  // namespace usbd
