@@ -13,6 +13,7 @@
 
 #include "config/options.h"
 #include "daemon/daemon.h"
+#include "daemon/start_checks.h"
 #include "kernel/kernel_server.h"
 #include "kernel/notify.h"
 #include "nbd/frontend.h"
@@ -71,6 +72,12 @@ int Run(Options options) {
   if (options.erase || options.reset_mounted_flag) {
     return RunVolumeAction(options);
   }
+  // Local paths and addresses first: a start that fails on one of them
+  // must not have created the volume.
+  if (Status checked = CheckBeforeStart(options); !checked.ok()) {
+    LogError(checked.message());
+    return 1;
+  }
   // Every store: metadata (size, block size, encoding) and, with
   // --encrypt, the volume key; a wrong password stops here.
   std::unique_ptr<VolumeSession> volume;
@@ -82,6 +89,11 @@ int Run(Options options) {
       return 1;
     }
     volume = std::move(opened).value();
+  }
+  // Again with the volume's block size, which may differ from the option's.
+  if (Status space = CheckCacheSpace(options); !space.ok()) {
+    LogError(space.message());
+    return 1;
   }
 
   Result<std::unique_ptr<BlockStore>> stack =

@@ -37,7 +37,8 @@ Status CheckCaFile(const std::string& text);
 // clang-format off
 const OptionSpec kOptions[] = {
     {.group = "Store", .name = "test", .kind = Kind::kFlag,
-     .help = "BUCKET is a local directory holding one file per block",
+     .help = "BUCKET is a local directory holding one file per block "
+             "(one usbd cannot write needs --readOnly)",
      .field = &Options::test},
     {.group = "Store", .name = "memory", .kind = Kind::kFlag,
      .help = "keep blocks in memory only; everything is lost at exit",

@@ -251,6 +251,12 @@ Status CheckEncryption(const CommandLine& cli, Options* o) {
                            " is only used with --encrypt, which is not set");
   }
   o->password_on_command_line = cli.OnArgv("password");
+  for (const OptionSpec& spec : AllOptions()) {
+    if (spec.secret && cli.OnArgv(spec.name) &&
+        std::strcmp(spec.name, "password") != 0) {  // warned about with it
+      o->secrets_on_command_line.push_back("--" + std::string(spec.name));
+    }
+  }
   return Status::Ok();
 }
 

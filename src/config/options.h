@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 
@@ -103,6 +104,9 @@ struct Options {
   std::string password_file;  // --passwordFile: its first line
   std::string password_env;   // --passwordEnv: name of a variable
   bool password_on_command_line = false;  // --password was in argv: warn
+  // The other secret options given in argv ("--accessKey", "--httpHeader"):
+  // warned about at start (daemon/start_checks.h).
+  std::vector<std::string> secrets_on_command_line;
 
   // --- Actions (command line only; BUCKET, no TARGET, no --size needed) ---
   bool erase = false;               // --erase: delete every object

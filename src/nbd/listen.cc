@@ -21,7 +21,8 @@ bool UnixSocketInUse(const std::string& path) {
                    sizeof addr) == 0;
 }
 
-Result<ListenSocket> ListenUnix(const std::string& path) {
+// Whether a socket can be made at `path`, changing nothing.
+Status CheckUnixPath(const std::string& path) {
   struct sockaddr_un addr = {};
   if (path.empty() || path.size() >= sizeof addr.sun_path) {
     return Status::Invalid("--listen: unix socket path '" + path +
@@ -37,8 +38,14 @@ Result<ListenSocket> ListenUnix(const std::string& path) {
       return Status::Error(EADDRINUSE,
                            "--listen: another server is listening on " + path);
     }
-    ::unlink(path.c_str());  // stale: its server is gone
   }
+  return CheckCanCreate(path, "--listen");
+}
+
+Result<ListenSocket> ListenUnix(const std::string& path) {
+  struct sockaddr_un addr = {};
+  USBD_RETURN_IF_ERROR(CheckUnixPath(path));
+  ::unlink(path.c_str());  // a stale socket: its server is gone
   ListenSocket out;
   out.fd.Reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!out.fd.valid()) return ErrnoStatus("socket");
@@ -103,6 +110,14 @@ Result<ListenSocket> ListenTcp(const std::string& host_port) {
 }
 
 }  // namespace
+
+Status CheckListenAddress(const std::string& address) {
+  if (address.rfind("unix:", 0) == 0) return CheckUnixPath(address.substr(5));
+  // TCP: a trial bind, closed at once, finds a port in use or an address
+  // that is not this host's.
+  Result<ListenSocket> trial = Listen(address);
+  return trial.ok() ? Status::Ok() : trial.status();
+}
 
 Result<ListenSocket> Listen(const std::string& address) {
   if (address.rfind("unix:", 0) == 0) return ListenUnix(address.substr(5));

@@ -18,6 +18,12 @@ struct ListenSocket {
 
 Result<ListenSocket> Listen(const std::string& address);
 
+// What Listen(address) would refuse, found without creating anything
+// (TCP: a trial bind, released at once): a unix socket path that is too
+// long, is not a socket, is in use, or whose directory is missing or not
+// writable; a TCP address that does not resolve or cannot be bound.
+Status CheckListenAddress(const std::string& address);
+
 }  // namespace usbd::nbd
 
 #endif  // USBD_NBD_LISTEN_H_

@@ -1,6 +1,7 @@
 #include "util/fd.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace usbd {
@@ -88,6 +89,27 @@ Status PwriteAll(int fd, std::span<const uint8_t> buf, uint64_t offset) {
       return ErrnoStatus("pwrite");
     }
     done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Status CheckCanCreate(const std::string& path, const std::string& what) {
+  const std::string dir = DirectoryOf(path);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    return ErrnoStatus(what + ": directory " + dir);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::Error(ENOTDIR, what + ": " + dir + " is not a directory");
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return ErrnoStatus(what + ": cannot create " + path);
   }
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "util/status.h"
 
@@ -46,6 +47,15 @@ Status WriteAll(int fd, std::span<const uint8_t> buf);
 Status WritevAll(int fd, struct iovec* iov, int count);
 Status PreadAll(int fd, std::span<uint8_t> buf, uint64_t offset);
 Status PwriteAll(int fd, std::span<const uint8_t> buf, uint64_t offset);
+
+// The directory part of `path`: "." without a '/', "/" for "/name".
+std::string DirectoryOf(const std::string& path);
+
+// Whether this process can create `path`: its directory exists, is a
+// directory, and may be written and searched. Changes nothing. Messages
+// start with `what` ("--listen: directory /run/x: No such file or
+// directory").
+Status CheckCanCreate(const std::string& path, const std::string& what);
 
 }  // namespace usbd
 
