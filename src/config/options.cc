@@ -219,6 +219,15 @@ Status FinishRemote(const CommandLine& cli, Options* o) {
           " s) is too short to move one block (" + FormatSize(o->block_size) +
           ") at " + name + " (" + std::to_string(bytes_per_sec) + " bytes/s)");
     }
+    // An attempt is also cut to the retry budget (retry_store.h).
+    if (bytes_per_sec != 0 && o->max_retry_pause_ms != 0 &&
+        uint64_t{o->block_size} * 1000 / bytes_per_sec >=
+            o->max_retry_pause_ms) {
+      return Status::Invalid(
+          "--maxRetryPause (" + std::to_string(o->max_retry_pause_ms) +
+          " ms) is too short to move one block (" + FormatSize(o->block_size) +
+          ") at " + name + " (" + std::to_string(bytes_per_sec) + " bytes/s)");
+    }
   }
   return Status::Ok();
 }

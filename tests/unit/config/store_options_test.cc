@@ -249,6 +249,15 @@ TEST(OptionsNetworkTest, SpeedTooSlowForOneBlockPerTimeout) {
             "--maxUploadSpeed (8192 bytes/s)");
 }
 
+TEST(OptionsNetworkTest, SpeedTooSlowForOneBlockPerRetryBudget) {
+  EXPECT_EQ(
+      Parse({"--maxDownloadSpeed=8m", "--maxRetryPause=200", "bkt"}).error(),
+      "--maxRetryPause (200 ms) is too short to move one block (256k) "
+      "at --maxDownloadSpeed (1048576 bytes/s)");
+  EXPECT_TRUE(
+      Parse({"--maxDownloadSpeed=8m", "--maxRetryPause=0", "bkt"}).ok());
+}
+
 TEST(OptionsRetryTest, PausesInMilliseconds) {
   Parsed p = Parse({"--initialRetryPause=50", "--maxRetryPause=5000", "bkt"});
   ASSERT_TRUE(p.ok()) << p.error();
