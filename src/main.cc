@@ -14,6 +14,7 @@
 #include "config/options.h"
 #include "daemon/daemon.h"
 #include "daemon/start_checks.h"
+#include "daemon/stats_report.h"
 #include "kernel/kernel_server.h"
 #include "kernel/notify.h"
 #include "nbd/frontend.h"
@@ -67,6 +68,7 @@ int Run(Options options) {
   // killing the process that serves a mounted device.
   if (options.nbd) sigaddset(&signals, SIGHUP);
   sigprocmask(SIG_BLOCK, &signals, nullptr);
+  BlockStatsSignal();  // SIGUSR1: log the counters (StatsReporter)
   ::signal(SIGPIPE, SIG_IGN);
 
   if (options.erase || options.reset_mounted_flag) {
@@ -137,6 +139,7 @@ int Run(Options options) {
     return 1;
   }
 
+  StatsReporter stats_reporter(store.get());
   nbd::Frontend frontend(store.get());
   nbd::ServerOptions server_options;
   nbd::ExportInfo& info = server_options.export_info;

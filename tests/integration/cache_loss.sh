@@ -151,6 +151,14 @@ run_store() {
       fail "$STORE: no warning naming lost block 12 ($restart start)"
     expect_blocks EIO "$s_URI" read "$TMP/v2.raw" 12 1
     expect_op EIO "$s_URI" write $((12 * BS + 4096)) 4096 "$TMP/v2.raw"
+    # SIGUSR1 (usbd(8), SIGNALS): the counters show the lost block.
+    kill -USR1 "$s_PID"
+    for ((i = 0; i < 100; i++)); do
+      log_since "$TMP/usbd.log" "$mark" | grep -q "usbd\[$s_PID\]: info: stats: .*cache.lost=1\b" && break
+      sleep 0.05
+    done
+    [ $i -lt 100 ] ||
+      fail "$STORE: SIGUSR1 logged no 'cache.lost=1': $(log_since "$TMP/usbd.log" "$mark" | grep stats:)"
     expect_blocks ok "$s_URI" read "$TMP/v2.raw" 10 2
     expect_blocks ok "$s_URI" read "$TMP/v2.raw" 13 5
     if [ $restart = stop ]; then break; fi
