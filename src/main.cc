@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "config/options.h"
+#include "crypto/secure_memory.h"
 #include "daemon/daemon.h"
 #include "daemon/start_checks.h"
 #include "daemon/stats_report.h"
@@ -232,6 +233,13 @@ int Run(Options options) {
 }  // namespace usbd
 
 int main(int argc, char** argv) {
+  // Before anything uses OpenSSL or libcurl: their memory (cipher contexts,
+  // signing keys, request headers) is then left out of core dumps.
+  usbd::Status secure = usbd::InstallSecureAllocators();
+  if (!secure.ok()) {
+    std::fprintf(stderr, "usbd: %s\n", secure.message().c_str());
+    return 1;
+  }
   usbd::Options options;
   usbd::Result<usbd::ParseAction> action =
       usbd::ParseOptions(argc, argv, std::cout, &options);

@@ -3,16 +3,16 @@
 // from option names, file names, line numbers and access key ids only.
 #include "config/credentials.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-#include <vector>
+#include <string_view>
 
-#include "crypto/secret_key.h"
+#include "crypto/secure_memory.h"
 
 namespace usbd {
 namespace {
@@ -23,62 +23,85 @@ constexpr const char* kNoCredentials =
 
 std::string Quote(const std::string& text) { return "'" + text + "'"; }
 
-std::string Trim(const std::string& text) {
+std::string_view Trim(std::string_view text) {
   const char* space = " \t\r\n\f\v";
   size_t begin = text.find_first_not_of(space);
-  if (begin == std::string::npos) return "";
+  if (begin == std::string_view::npos) return {};
   return text.substr(begin, text.find_last_not_of(space) - begin + 1);
 }
 
-// The lines of `path`, or an error naming `option` and the file.
-Result<std::vector<std::string>> ReadLines(const std::string& path,
-                                           const char* option) {
-  FILE* file = std::fopen(path.c_str(), "r");
-  if (file == nullptr) {
+// Cuts the first line (without its '\n') off *rest.
+std::string_view NextLine(std::string_view* rest) {
+  size_t end = rest->find('\n');
+  std::string_view line = rest->substr(0, end);
+  *rest = end == std::string_view::npos ? std::string_view()
+                                        : rest->substr(end + 1);
+  return line;
+}
+
+// The whole of `path`, read with open/read straight into secure memory: no
+// stdio buffer or std::string ever holds a byte of it. Errors name
+// `option` and the file.
+Result<SecretString> ReadSecretFile(const std::string& path,
+                                    const char* option) {
+  constexpr size_t kMaxFile = 1 << 20;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     return Status::Error(errno, std::string(option) + ": cannot open " +
                                     Quote(path) + ": " + std::strerror(errno));
   }
-  std::vector<std::string> lines;
-  std::string line;
-  int c;
-  while ((c = std::getc(file)) != EOF) {
-    if (c == '\n') {
-      lines.push_back(std::move(line));
-      line.clear();
-    } else {
-      line += static_cast<char>(c);
+  size_t capacity = 4096, size = 0;
+  char* buffer = static_cast<char*>(SecureAllocate(capacity));
+  Status status = Status::Ok();
+  while (buffer != nullptr) {
+    if (size == capacity) {
+      if (capacity >= kMaxFile) {
+        status = Status::Invalid(std::string(option) + ": " + Quote(path) +
+                                 " is larger than 1 MiB");
+        break;
+      }
+      capacity *= 2;
+      buffer = static_cast<char*>(SecureReallocate(buffer, capacity));
+      continue;
     }
+    ssize_t n = ::read(fd, buffer + size, capacity - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status =
+          Status::Error(errno, std::string(option) + ": cannot read " +
+                                   Quote(path) + ": " + std::strerror(errno));
+    }
+    if (n <= 0) break;
+    size += static_cast<size_t>(n);
   }
-  bool failed = std::ferror(file) != 0;
-  int err = errno;
-  std::fclose(file);
-  if (failed) {
-    return Status::Error(err, std::string(option) + ": cannot read " +
-                                  Quote(path) + ": " + std::strerror(err));
-  }
-  if (!line.empty()) lines.push_back(std::move(line));
-  return lines;
+  ::close(fd);
+  if (buffer == nullptr) return Status::Error(ENOMEM, "out of secure memory");
+  SecretString text(std::string_view(buffer, status.ok() ? size : 0));
+  SecureFree(buffer);  // wipes
+  if (!status.ok()) return status;
+  return text;
 }
 
 // Searches an s3backer access file for `id` (or the first entry when `id`
 // is empty). nullopt: no such entry.
 Result<std::optional<AwsCredentials>> SearchAccessFile(const std::string& path,
                                                        const std::string& id) {
-  Result<std::vector<std::string>> lines = ReadLines(path, "--accessFile");
-  if (!lines.ok()) return lines.status();
-  for (size_t i = 0; i < lines->size(); ++i) {
-    std::string line = Trim((*lines)[i]);
+  Result<SecretString> file = ReadSecretFile(path, "--accessFile");
+  if (!file.ok()) return file.status();
+  std::string_view rest = file->view();
+  for (size_t number = 1; !rest.empty(); ++number) {
+    std::string_view line = Trim(NextLine(&rest));
     if (line.empty() || line[0] == '#') continue;
     size_t colon = line.find(':');
-    std::string line_id = Trim(line.substr(0, colon));
-    if (colon == std::string::npos || line_id.empty() ||
+    std::string_view line_id = Trim(line.substr(0, colon));
+    if (colon == std::string_view::npos || line_id.empty() ||
         Trim(line.substr(colon + 1)).empty()) {
-      return Status::Invalid(path + ":" + std::to_string(i + 1) +
+      return Status::Invalid(path + ":" + std::to_string(number) +
                              ": expected accessId:accessKey");
     }
     if (id.empty() || line_id == id) {
-      return std::optional<AwsCredentials>(
-          AwsCredentials{line_id, Trim(line.substr(colon + 1)), ""});
+      return std::optional<AwsCredentials>(AwsCredentials{
+          std::string(line_id), Trim(line.substr(colon + 1)), ""});
     }
   }
   return std::optional<AwsCredentials>();
@@ -88,9 +111,14 @@ Result<std::optional<AwsCredentials>> SearchAccessFile(const std::string& path,
 
 Result<AwsCredentials> ResolveCredentials(const Options& options,
                                           const GetEnvFunction& getenv) {
-  auto env = [&](const char* name) -> std::string {
+  // Secret values are read as views (copied only into SecretStrings);
+  // names and ids as strings.
+  auto getenv_value = [&](const char* name) -> std::string_view {
     const char* value = getenv(name);
     return value != nullptr ? value : "";
+  };
+  auto env = [&](const char* name) -> std::string {
+    return std::string(getenv_value(name));
   };
   const std::string& id = options.access_id;
 
@@ -105,15 +133,15 @@ Result<AwsCredentials> ResolveCredentials(const Options& options,
     if (id.empty()) {
       return Status::Invalid(std::string(which) + " needs --accessId");
     }
-    std::string secret = options.access_key;
+    SecretString secret = options.access_key;
     if (!options.access_key_env.empty()) {
-      secret = env(options.access_key_env.c_str());
+      secret = SecretString(getenv_value(options.access_key_env.c_str()));
       if (secret.empty()) {
         return Status::Invalid("--accessKeyEnv: environment variable " +
                                options.access_key_env + " is not set or empty");
       }
     }
-    return AwsCredentials{id, secret, ""};
+    return AwsCredentials{id, std::move(secret), ""};
   }
 
   // 2. The access file.
@@ -138,10 +166,11 @@ Result<AwsCredentials> ResolveCredentials(const Options& options,
 
   // 3. The environment.
   std::string env_id = env("AWS_ACCESS_KEY_ID");
-  std::string env_secret = env("AWS_SECRET_ACCESS_KEY");
+  std::string_view env_secret = getenv_value("AWS_SECRET_ACCESS_KEY");
   std::string use_id = env_id.empty() ? id : env_id;
   if (!env_secret.empty() && !use_id.empty() && (id.empty() || use_id == id)) {
-    return AwsCredentials{use_id, env_secret, env("AWS_SESSION_TOKEN")};
+    return AwsCredentials{use_id, SecretString(env_secret),
+                          env("AWS_SESSION_TOKEN")};
   }
 
   if (!id.empty()) {
@@ -165,18 +194,19 @@ Result<AwsCredentials> ResolveCredentials(const Options& options,
   return Status::Invalid(kNoCredentials);
 }
 
-Result<std::string> ResolveHttpHeader(const Options& options) {
+Result<SecretString> ResolveHttpHeader(const Options& options) {
   if (options.http_header_file.empty()) return options.http_header;
   if (!options.http_header.empty()) {
     return Status::Invalid(
         "--httpHeader and --httpHeaderFile cannot be used together");
   }
   const std::string& path = options.http_header_file;
-  Result<std::vector<std::string>> lines = ReadLines(path, "--httpHeaderFile");
-  if (!lines.ok()) return lines.status();
-  std::string header;
-  for (std::string& line : *lines) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  Result<SecretString> file = ReadSecretFile(path, "--httpHeaderFile");
+  if (!file.ok()) return file.status();
+  std::string_view rest = file->view(), header;
+  while (!rest.empty()) {
+    std::string_view line = NextLine(&rest);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (Trim(line).empty()) continue;
     if (!header.empty()) {
       return Status::Invalid("--httpHeaderFile: " + Quote(path) +
@@ -185,7 +215,7 @@ Result<std::string> ResolveHttpHeader(const Options& options) {
     header = line;
   }
   size_t colon = header.find(':');
-  bool ok = colon != std::string::npos && colon > 0;
+  bool ok = colon != std::string_view::npos && colon > 0;
   for (size_t i = 0; ok && i < header.size(); ++i) {
     unsigned char c = header[i];
     ok = c == '\t' || (c >= ' ' && c != 0x7f);
@@ -195,11 +225,11 @@ Result<std::string> ResolveHttpHeader(const Options& options) {
     return Status::Invalid("--httpHeaderFile: " + Quote(path) +
                            ": expected one line 'Name: value'");
   }
-  return header;
+  return SecretString(header);
 }
 
-Result<std::string> ResolvePassword(const Options& options,
-                                    const GetEnvFunction& getenv) {
+Result<SecretString> ResolvePassword(const Options& options,
+                                     const GetEnvFunction& getenv) {
   const int sources = !options.password.empty() +
                       !options.password_file.empty() +
                       !options.password_env.empty();
@@ -214,7 +244,7 @@ Result<std::string> ResolvePassword(const Options& options,
       return Status::Invalid("--passwordEnv: environment variable " +
                              options.password_env + " is not set or empty");
     }
-    return std::string(value);
+    return SecretString(value);
   }
   if (options.password_file.empty()) {
     return Status::Invalid(
@@ -222,47 +252,22 @@ Result<std::string> ResolvePassword(const Options& options,
         "or --password=PW");
   }
   const std::string& path = options.password_file;
-  FILE* file = std::fopen(path.c_str(), "re");
-  if (file == nullptr) {
-    return Status::Error(errno, "--passwordFile: cannot open " + Quote(path) +
-                                    ": " + std::strerror(errno));
-  }
-  // No stdio buffer: it would keep a copy of the password.
-  std::setvbuf(file, nullptr, _IONBF, 0);
-  // Reserved once, on the heap, so that no reallocation leaves a copy
-  // behind and moving the result moves the buffer.
+  Result<SecretString> file = ReadSecretFile(path, "--passwordFile");
+  if (!file.ok()) return file.status();
+  std::string_view rest = file->view();
+  std::string_view password = NextLine(&rest);
   constexpr size_t kMaxPassword = 1023;
-  std::string password;
-  password.reserve(kMaxPassword + 1);
-  int c;
-  bool too_long = false;
-  while ((c = std::getc(file)) != EOF && c != '\n') {
-    if (password.size() == kMaxPassword) {
-      too_long = true;
-      break;
-    }
-    password += static_cast<char>(c);
-  }
-  bool failed = std::ferror(file) != 0;
-  int err = errno;
-  std::fclose(file);
-  if (failed) {
-    CleanseString(&password);
-    return Status::Error(err, "--passwordFile: cannot read " + Quote(path) +
-                                  ": " + std::strerror(err));
-  }
-  if (too_long) {
-    CleanseString(&password);
+  if (password.size() > kMaxPassword) {
     return Status::Invalid("--passwordFile: the first line of " + Quote(path) +
                            " is longer than " + std::to_string(kMaxPassword) +
                            " bytes");
   }
-  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (!password.empty() && password.back() == '\r') password.remove_suffix(1);
   if (password.empty()) {
     return Status::Invalid("--passwordFile: the first line of " + Quote(path) +
                            " is empty");
   }
-  return password;
+  return SecretString(password);
 }
 
 }  // namespace usbd

@@ -1,8 +1,12 @@
 // The secrets behind the options: S3 credentials, the HTTP store's static
 // header and the encryption password, read after ParseOptions() from files,
-// the environment or argv. No message returned here ever contains a secret
-// (a secret key, a session token, a header value, a password, or a line of
-// a credentials or password file); access key ids, variable names and file
+// the environment or argv. Files are read with open/read straight into
+// secure memory (crypto/secure_memory.h), and every secret is returned as
+// a SecretString: no stdio buffer, std::string or freed heap block ever
+// holds one. (The environment's own copy, and the kernel's page cache of a
+// file, are out of usbd's hands.) No message returned here ever contains a
+// secret (a secret key, a session token, a header value, a password, or a line
+// of a credentials or password file); access key ids, variable names and file
 // names may appear.
 #ifndef USBD_CONFIG_CREDENTIALS_H_
 #define USBD_CONFIG_CREDENTIALS_H_
@@ -47,17 +51,16 @@ Result<AwsCredentials> ResolveCredentials(
 // first line of --httpHeaderFile (a trailing newline, "\r\n" or not, is
 // removed; the file must hold that one "Name: value" line and nothing
 // else but blank lines), or "" when neither is set.
-Result<std::string> ResolveHttpHeader(const Options& options);
+Result<SecretString> ResolveHttpHeader(const Options& options);
 
 // The --encrypt password: --password as given, or the first line of
 // --passwordFile (its line end, "\n" or "\r\n", removed; nothing else is
 // trimmed: spaces are part of the password), or the value of the
 // environment variable --passwordEnv names. EINVAL when none or more than
 // one is set, when the file cannot be read or its first line is empty, or
-// when the variable is unset or empty. Every copy of the password made here
-// but the result is wiped; the caller wipes the result (CleanseString).
-Result<std::string> ResolvePassword(const Options& options,
-                                    const GetEnvFunction& getenv = ::getenv);
+// when the variable is unset or empty.
+Result<SecretString> ResolvePassword(const Options& options,
+                                     const GetEnvFunction& getenv = ::getenv);
 
 }  // namespace usbd
 

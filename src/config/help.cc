@@ -37,6 +37,8 @@ std::string DefaultText(const OptionSpec& spec, const Options& defaults) {
           using T = std::remove_cvref_t<decltype(v)>;
           if constexpr (std::is_same_v<T, std::string>) {
             text = v;
+          } else if constexpr (std::is_same_v<T, SecretString>) {
+            // A secret has no default to show.
           } else if constexpr (!std::is_same_v<T, bool>) {
             text = spec.kind == Kind::kUint ? std::to_string(v) : FormatSize(v);
           }

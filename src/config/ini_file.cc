@@ -3,6 +3,7 @@
 #include "config/ini_file.h"
 
 #include <ini.h>
+#include <openssl/crypto.h>
 #include <strings.h>
 #include <sys/stat.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <string_view>
 
 #include "config/option_table.h"
 
@@ -33,8 +35,11 @@ struct FileParse {
 
 // inih's reader, fgets-style. The inih built into the distribution does not
 // pass line numbers to the handler, so we count lines as inih reads them.
+// Each call first wipes inih's line buffer, which held the last line (a
+// secret option's value, maybe): after the last call nothing is left in it.
 char* Reader(char* buffer, int size, void* stream) {
   auto* parse = static_cast<FileParse*>(stream);
+  OPENSSL_cleanse(buffer, static_cast<size_t>(size));
   if (std::fgets(buffer, size, parse->file) == nullptr) return nullptr;
   if (parse->at_line_start) ++parse->line;
   size_t length = std::strlen(buffer);
@@ -45,7 +50,7 @@ char* Reader(char* buffer, int size, void* stream) {
   return buffer;
 }
 
-std::string Unquote(const std::string& value) {
+std::string_view Unquote(std::string_view value) {
   if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
       value.back() == value.front()) {
     return value.substr(1, value.size() - 2);
@@ -84,8 +89,12 @@ int Handler(void* user, const char* section, const char* name,
                 std::to_string(it->second));
     return 0;
   }
-  parse->error = Apply(*spec, Unquote(value),
-                       parse->Where() + ": " + spec->name, parse->options);
+  const std::string context = parse->Where() + ": " + spec->name;
+  // A secret goes from inih's line buffer to its SecretString only.
+  parse->error =
+      spec->secret
+          ? ApplySecret(*spec, Unquote(value), context, parse->options)
+          : Apply(*spec, std::string(Unquote(value)), context, parse->options);
   return parse->error.ok() ? 1 : 0;
 }
 
@@ -104,6 +113,8 @@ Status ReadOptionsFile(const std::string& path, Options* options,
     return Status::Error(EISDIR, "--configFile: " + Quote(path) +
                                      " is a directory, not an options file");
   }
+  // Unbuffered: a stdio buffer would keep a copy of the secrets in it.
+  std::setvbuf(file, nullptr, _IONBF, 0);
   FileParse parse{&path, file, options};
   int rc = ini_parse_stream(&Reader, &parse, &Handler, &parse);
   std::fclose(file);

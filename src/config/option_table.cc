@@ -29,7 +29,7 @@ Status CheckSectorSize(const std::string& text);
 Status CheckAccessType(const std::string& text);
 Status CheckAuthVersion(const std::string& text);
 Status CheckEnvName(const std::string& text);
-Status CheckHttpHeader(const std::string& text);
+Status CheckHttpHeader(std::string_view text);
 Status CheckCaFile(const std::string& text);
 
 // Defaults are not here: they are the initialisers in struct Options (and
@@ -127,7 +127,7 @@ const OptionSpec kOptions[] = {
      .help = "send the header 'Name: value' with every request, e.g. "
              "'Authorization: Bearer TOKEN'",
      .field = &Options::http_header, .secret = true, .stores = kHttp,
-     .check = &CheckHttpHeader},
+     .check_secret = &CheckHttpHeader},
     {.group = "HTTP (--httpStore)", .name = "httpHeaderFile",
      .kind = Kind::kString, .value_name = "FILE",
      .help = "read that header from FILE, which keeps it out of ps",
@@ -460,11 +460,11 @@ Status CheckEnvName(const std::string& text) {
 }
 
 // The value may be a secret: the message never repeats it.
-Status CheckHttpHeader(const std::string& text) {
+Status CheckHttpHeader(std::string_view text) {
   if (text.empty()) return Status::Ok();
   size_t colon = text.find(':');
-  bool ok = colon != std::string::npos && colon > 0 &&
-            AllOf(text.substr(0, colon), "!#$%&'*+-.^_`|~");
+  bool ok = colon != std::string_view::npos && colon > 0 &&
+            AllOf(std::string(text.substr(0, colon)), "!#$%&'*+-.^_`|~");
   for (size_t i = colon + 1; ok && i < text.size(); ++i) {
     unsigned char c = text[i];
     ok = c == '\t' || (c >= ' ' && c != 0x7f);
@@ -587,6 +587,8 @@ void Store(const Field& field, const Value& value, Options* options) {
             options->*member = std::get<bool>(value);
           } else if constexpr (std::is_same_v<T, std::string>) {
             options->*member = std::get<std::string>(value);
+          } else if constexpr (std::is_same_v<T, SecretString>) {
+            // Secret options go through ApplySecret, never through a Value.
           } else {
             // ParseValue() has checked the range for this option.
             options->*member = static_cast<T>(std::get<uint64_t>(value));
@@ -626,8 +628,20 @@ bool ParseDecimal(const std::string& text, uint64_t* value, bool* overflow) {
   return true;
 }
 
+Status ApplySecret(const OptionSpec& spec, std::string_view text,
+                   const std::string& context, Options* options) {
+  if (spec.check_secret != nullptr) {
+    USBD_RETURN_IF_ERROR(spec.check_secret(text).WithContext(context));
+  }
+  auto* field = std::get_if<SecretString Options::*>(&spec.field);
+  if (field == nullptr) return Status::Invalid(context + ": not a secret");
+  options->** field = SecretString(text);
+  return Status::Ok();
+}
+
 Status Apply(const OptionSpec& spec, const std::string& text,
              const std::string& context, Options* options) {
+  if (spec.secret) return ApplySecret(spec, text, context, options);
   Result<Value> value = ParseValue(spec, text);
   if (!value.ok()) return value.status().WithContext(context);
   Store(spec.field, *value, options);

@@ -7,6 +7,7 @@
 #include <iosfwd>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <variant>
 
@@ -47,9 +48,9 @@ enum StoreMask : unsigned {
 
 static_assert(std::is_same_v<unsigned, uint32_t>,
               "Field below relies on unsigned being uint32_t");
-using Field =
-    std::variant<std::monostate, bool Options::*, std::string Options::*,
-                 uint64_t Options::*, uint32_t Options::*>;
+using Field = std::variant<std::monostate, bool Options::*,
+                           std::string Options::*, uint64_t Options::*,
+                           uint32_t Options::*, SecretString Options::*>;
 using Value = std::variant<bool, std::string, uint64_t>;
 
 struct OptionSpec {
@@ -61,13 +62,16 @@ struct OptionSpec {
   const char* help;
   Field field;          // where the value goes (monostate: --help, --version)
   bool in_file = true;  // may the options file set it?
-  bool secret = false;  // never quote the value in a message
+  // Never quote the value in a message; the field is a SecretString,
+  // set by ApplySecret (and checked by check_secret) only.
+  bool secret = false;
   unsigned stores = kAllStores;
   // --help's "(default: X)": nullptr derives X from Options{}; "" shows none.
   const char* default_text = nullptr;
-  uint64_t min = 0, max = 0;                      // Kind::kUint, kLevel
-  Status (*check)(const std::string&) = nullptr;  // Kind::kString
-  uint64_t implicit = 0;                          // Kind::kLevel
+  uint64_t min = 0, max = 0;                           // Kind::kUint, kLevel
+  Status (*check)(const std::string&) = nullptr;       // Kind::kString
+  Status (*check_secret)(std::string_view) = nullptr;  // secret options
+  uint64_t implicit = 0;                               // Kind::kLevel
 };
 
 std::span<const OptionSpec> AllOptions();
@@ -77,9 +81,15 @@ std::string Quote(const std::string& text);
 bool ParseDecimal(const std::string& text, uint64_t* value, bool* overflow);
 
 // Parses `text` for `spec` and stores it; `context` prefixes any error
-// message ("--size" or "FILE:LINE: size").
+// message ("--size" or "FILE:LINE: size"). A secret option goes to
+// ApplySecret.
 Status Apply(const OptionSpec& spec, const std::string& text,
              const std::string& context, Options* options);
+
+// Checks and stores the value of a secret option (spec.secret) without
+// copying it anywhere but into the option's SecretString.
+Status ApplySecret(const OptionSpec& spec, std::string_view text,
+                   const std::string& context, Options* options);
 
 // Which stores `options` selects, as a StoreMask bit.
 unsigned StoreBit(const Options& options);

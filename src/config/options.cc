@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <ostream>
 #include <set>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "config/ini_file.h"
 #include "config/option_table.h"
 #include "crypto/secret_key.h"
+#include "crypto/secure_memory.h"
 
 namespace usbd {
 
@@ -234,14 +236,14 @@ Status FinishRemote(const CommandLine& cli, Options* o) {
 
 // --encrypt and its password: exactly one source with it, none without.
 Status CheckEncryption(const CommandLine& cli, Options* o) {
-  const std::pair<const char*, const std::string*> sources[] = {
-      {"passwordFile", &o->password_file},
-      {"passwordEnv", &o->password_env},
-      {"password", &o->password}};
+  const std::pair<const char*, bool> sources[] = {
+      {"passwordFile", o->password_file.empty()},
+      {"passwordEnv", o->password_env.empty()},
+      {"password", o->password.empty()}};
   std::vector<std::string> given;
-  for (const auto& [name, value] : sources) {
+  for (const auto& [name, empty] : sources) {
     if (!cli.Set(name)) continue;
-    if (value->empty()) {
+    if (empty) {
       return Status::Invalid("--" + std::string(name) + " must not be empty");
     }
     given.push_back("--" + std::string(name));
@@ -380,31 +382,79 @@ std::string DefaultListenAddress() {
   return "unix:/tmp/usbd-" + std::to_string(getuid()) + ".sock";
 }
 
-void ScrubSecretArguments(int argc, char** argv) {
-  auto scrub = [](char* text) {
-    for (; *text != '\0'; ++text) *text = 'x';
-  };
+namespace {
+
+// The values of the secret options in argv, as CLI11 reads them:
+// "--name=VALUE", or "--name VALUE" when VALUE does not look like an
+// option (CLI11 refuses that). Calls found(k, i, offset) for each: the
+// value of AllOptions()[k] is argv[i] + offset. Stops at "--".
+template <typename Found>
+void FindSecretArguments(int argc, const char* const* argv, Found found) {
+  const std::span<const OptionSpec> specs = AllOptions();
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--") == 0) return;
-    for (const OptionSpec& spec : AllOptions()) {
-      if (!spec.secret) continue;
-      std::string name = "--" + std::string(spec.name);
+    for (size_t k = 0; k < specs.size(); ++k) {
+      if (!specs[k].secret) continue;
+      std::string name = "--" + std::string(specs[k].name);
       if (argv[i] == name) {
-        if (i + 1 < argc) scrub(argv[++i]);
+        if (i + 1 < argc && (argv[i + 1][0] != '-' || argv[i + 1][1] == '\0')) {
+          found(k, ++i, 0);
+        }
         break;
       }
       if (std::strncmp(argv[i], (name + "=").c_str(), name.size() + 1) == 0) {
-        scrub(argv[i] + name.size() + 1);
+        found(k, i, name.size() + 1);
         break;
       }
     }
   }
 }
 
+// The values of the secret options, taken out of argv before CLI11 sees
+// it: CLI11 copies every argument into std::strings that it frees without
+// wiping. CLI11 gets `args`, argv with each such value replaced by a
+// placeholder, so that it still counts the option as given.
+struct SecretArguments {
+  std::vector<const char*> args;
+  std::vector<SecretString> values;  // by index in AllOptions()
+  std::vector<bool> taken;           // values[k] was set from argv
+  std::vector<std::unique_ptr<std::string>> replaced;  // "--name=*"
+};
+
+SecretArguments TakeSecretArguments(int argc, const char* const* argv) {
+  static constexpr const char* kPlaceholder = "*";
+  SecretArguments secrets;
+  secrets.args.assign(argv, argv + argc);
+  secrets.values.resize(AllOptions().size());
+  secrets.taken.resize(AllOptions().size());
+  FindSecretArguments(argc, argv, [&](size_t k, int i, size_t offset) {
+    const char* value = argv[i] + offset;
+    secrets.values[k] = SecretString(value);
+    secrets.taken[k] = true;
+    if (offset == 0) {
+      secrets.args[i] = kPlaceholder;
+    } else if (value[0] != '\0') {
+      secrets.replaced.push_back(std::make_unique<std::string>(
+          std::string(argv[i], offset) + kPlaceholder));
+      secrets.args[i] = secrets.replaced.back()->c_str();
+    }
+  });
+  return secrets;
+}
+
+}  // namespace
+
+void ScrubSecretArguments(int argc, char** argv) {
+  FindSecretArguments(argc, argv, [&](size_t, int i, size_t offset) {
+    for (char* text = argv[i] + offset; *text != '\0'; ++text) *text = 'x';
+  });
+}
+
 Result<ParseAction> ParseOptions(int argc, const char* const* argv,
                                  std::ostream& out, Options* options) {
   const std::span<const OptionSpec> specs = AllOptions();
   const size_t count = specs.size();
+  SecretArguments secrets = TakeSecretArguments(argc, argv);
   CommandLine cli;
   cli.values.resize(count);
   cli.given.resize(count);
@@ -450,9 +500,11 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
   CLI::Option* bucket = app.add_option("BUCKET", cli.bucket);
   CLI::Option* target = app.add_option("TARGET", cli.target);
 
-  Result<std::vector<std::string>> args = ExplicitEmptyValues(argc, argv);
+  // From argv with the secret values already taken out.
+  Result<std::vector<std::string>> args =
+      ExplicitEmptyValues(argc, secrets.args.data());
   if (!args.ok()) return args.status();
-  struct WipeArgs {  // they hold the secrets' text too
+  struct WipeArgs {  // should they hold a secret CLI11 would refuse
     std::vector<std::string>& args;
     ~WipeArgs() {
       for (std::string& arg : args) CleanseString(&arg);
@@ -488,8 +540,13 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
     if (specs[i].kind == Kind::kHelp || specs[i].kind == Kind::kVersion) {
       continue;
     }
-    USBD_RETURN_IF_ERROR(Apply(specs[i], cli.values[i],
-                               "--" + std::string(specs[i].name), &result));
+    const std::string context = "--" + std::string(specs[i].name);
+    if (specs[i].secret && secrets.taken[i]) {
+      USBD_RETURN_IF_ERROR(
+          ApplySecret(specs[i], secrets.values[i].view(), context, &result));
+      continue;
+    }
+    USBD_RETURN_IF_ERROR(Apply(specs[i], cli.values[i], context, &result));
   }
   USBD_RETURN_IF_ERROR(Finish(cli, &result));
   *options = std::move(result);

@@ -2,6 +2,10 @@
 // (CLI11) and for the options file (`--configFile`, INI read with inih, keys
 // are the long option names). Command-line values override the file.
 //
+// The values of the secret options (--accessKey, --httpHeader, --password)
+// are SecretStrings (crypto/secure_memory.h): they never reach CLI11, inih
+// or a std::string, so no copy is left in ordinary memory.
+//
 // Names and meanings follow s3backer's. The table is in option_table.cc;
 // the options file reader in ini_file.cc; the secrets (S3 credentials, the
 // HTTP header) are read after parsing by credentials.h.
@@ -13,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/secure_memory.h"
 #include "util/status.h"
 
 namespace usbd {
@@ -62,11 +67,11 @@ struct Options {
   // --- Credentials (S3): use ResolveCredentials() (credentials.h) --------
   std::string access_file;     // --accessFile ("": ~/.s3backer_passwd)
   std::string access_id;       // --accessId
-  std::string access_key;      // --accessKey (secret; scrubbed from argv)
+  SecretString access_key;     // --accessKey (secret; scrubbed from argv)
   std::string access_key_env;  // --accessKeyEnv: name of a variable
 
   // --- HTTP (--httpStore): use ResolveHttpHeader() (credentials.h) -------
-  std::string http_header;       // --httpHeader "Name: value" (may be secret)
+  SecretString http_header;      // --httpHeader "Name: value" (may be secret)
   std::string http_header_file;  // --httpHeaderFile: the header, in a file
 
   // --- Network (S3 and HTTP): CurlOptions ----------------------------------
@@ -100,7 +105,7 @@ struct Options {
   bool encrypt = false;  // --encrypt: AES-256-GCM, key from the password
   // The password, with --encrypt: use ResolvePassword() (credentials.h).
   // Exactly one is set with --encrypt, none without (ParseOptions checks).
-  std::string password;       // --password (secret; scrubbed from argv)
+  SecretString password;      // --password (secret; scrubbed from argv)
   std::string password_file;  // --passwordFile: its first line
   std::string password_env;   // --passwordEnv: name of a variable
   bool password_on_command_line = false;  // --password was in argv: warn

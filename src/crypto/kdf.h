@@ -56,7 +56,7 @@ constexpr size_t kKeyCheckHexDigits = 32;
 Result<std::vector<uint8_t>> NewKdfSalt();
 
 // The key for `password` and `salt`. The password is not kept; the caller
-// wipes its own copy (CleanseString). EINVAL for an empty password or
+// wipes its own copy (a SecretString does). EINVAL for an empty password or
 // salt, or parameters ParseKdfParams would refuse.
 Result<std::unique_ptr<SecretKey>> DeriveKey(std::string_view password,
                                              std::span<const uint8_t> salt,

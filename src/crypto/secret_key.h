@@ -2,8 +2,9 @@
 // swapped out), left out of core dumps, and wiped with OPENSSL_cleanse
 // before it is released. Owned by one std::unique_ptr; never copied.
 //
-// The key is also expanded inside OpenSSL's cipher contexts, which live on
-// OpenSSL's heap; those are wiped by OpenSSL when freed.
+// The key is also expanded inside OpenSSL's cipher contexts, which live in
+// OpenSSL's memory: secure memory too in usbd (crypto/secure_memory.h),
+// left out of core dumps and wiped when freed.
 #ifndef USBD_CRYPTO_SECRET_KEY_H_
 #define USBD_CRYPTO_SECRET_KEY_H_
 

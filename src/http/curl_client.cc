@@ -226,6 +226,9 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   for (const auto& [name, value] : request.headers) {
     headers = curl_slist_append(headers, (name + ": " + value).c_str());
   }
+  if (request.secret_header != nullptr) {
+    headers = curl_slist_append(headers, request.secret_header->c_str());
+  }
   // No "Expect: 100-continue" round trip before each PUT body.
   headers = curl_slist_append(headers, "Expect:");
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

@@ -13,7 +13,8 @@
 //
 // Thread safety: Perform() may be called concurrently from any thread.
 // Lifecycle: the constructor does no I/O; curl_global_init runs once per
-// process, on the first construction.
+// process, on the first construction (in usbd, InstallSecureAllocators has
+// already initialised libcurl with the secure allocator: it only counts).
 #ifndef USBD_HTTP_CURL_CLIENT_H_
 #define USBD_HTTP_CURL_CLIENT_H_
 
@@ -26,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/secure_memory.h"
 #include "util/status.h"
 
 namespace usbd {
@@ -53,6 +55,10 @@ struct HttpRequest {
   HttpHeaders headers;            // sent as given; "Expect:" is suppressed
   std::span<const uint8_t> body;  // PUT only
   size_t expected_body_size = 0;  // pre-sizes the response buffer
+  // One more header line "Name: value" that may be a secret: libcurl copies
+  // it only into its own (secure, once InstallSecureAllocators has run)
+  // memory, never into a std::string. Not owned; null for none.
+  const SecretString* secret_header = nullptr;
 };
 
 struct HttpResponse {

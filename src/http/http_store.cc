@@ -6,16 +6,7 @@ namespace {
 class HttpObjectStore : public ObjectStore {
  public:
   explicit HttpObjectStore(HttpStoreOptions options)
-      : options_(std::move(options)), client_(options_.http) {
-    size_t colon = options_.header.find(':');
-    if (colon != std::string::npos) {
-      size_t value = options_.header.find_first_not_of(' ', colon + 1);
-      headers_.emplace_back(options_.header.substr(0, colon),
-                            value == std::string::npos
-                                ? std::string()
-                                : options_.header.substr(value));
-    }
-  }
+      : options_(std::move(options)), client_(options_.http) {}
 
   std::string Describe() const override {
     return "HTTP store at " + options_.base_url;
@@ -74,7 +65,7 @@ class HttpObjectStore : public ObjectStore {
     HttpRequest request;
     request.method = method;
     request.url = options_.base_url + UriEncode(key, true);
-    request.headers = headers_;
+    if (!options_.header.empty()) request.secret_header = &options_.header;
     request.body = body;
     request.expected_body_size = expected_size;
     return client_.Perform(request);
@@ -93,7 +84,6 @@ class HttpObjectStore : public ObjectStore {
 
   const HttpStoreOptions options_;
   CurlClient client_;
-  HttpHeaders headers_;
 };
 
 }  // namespace
@@ -110,9 +100,10 @@ Result<std::unique_ptr<ObjectStore>> NewHttpObjectStore(
                            "' must not have a query or fragment");
   }
   if (!options.header.empty()) {
-    size_t colon = options.header.find(':');
-    if (colon == 0 || colon == std::string::npos ||
-        options.header.find_first_of("\r\n") != std::string::npos) {
+    std::string_view header = options.header.view();
+    size_t colon = header.find(':');
+    if (colon == 0 || colon == std::string_view::npos ||
+        header.find_first_of("\r\n") != std::string_view::npos) {
       return Status::Invalid("HTTP store header must be 'Name: value'");
     }
   }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "crypto/secure_memory.h"
 #include "http/curl_client.h"
 #include "http/object_store.h"
 #include "util/status.h"
@@ -27,8 +28,10 @@ struct HttpStoreOptions {
   // http[s]://host[:port]/[path/]; objects live at base_url + key. A
   // missing final '/' is added.
   std::string base_url;
-  // One extra request header, "Name: value", or "" for none.
-  std::string header;
+  // One extra request header, "Name: value", or "" for none. It may hold
+  // a secret (a bearer token): it stays in secure memory, also inside
+  // libcurl (crypto/secure_memory.h), and is sent as given.
+  SecretString header;
   CurlOptions http;
 };
 

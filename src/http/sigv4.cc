@@ -1,5 +1,6 @@
 #include "http/sigv4.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -36,14 +37,15 @@ Bytes Digest(const EVP_MD* md, std::span<const uint8_t> data) {
   return out;
 }
 
-Bytes HmacSha256(std::span<const uint8_t> key, const std::string& message) {
-  Bytes out(EVP_MAX_MD_SIZE);
+constexpr size_t kSha256Size = 32;
+
+// HMAC-SHA256 into `out`. The caller wipes `out` when it is a key.
+void HmacSha256(std::span<const uint8_t> key, std::string_view message,
+                uint8_t (&out)[kSha256Size]) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-       out.data(), &len);
-  out.resize(len);
-  return out;
+       out, &len);
 }
 
 std::string ToLower(std::string s) {
@@ -140,11 +142,23 @@ SigV4Signature SignV4(const SigV4Request& request,
                        credential_scope + "\n" +
                        Sha256Hex(AsBytes(sig.canonical_request));
 
-  Bytes key = HmacSha256(AsBytes("AWS4" + credentials.secret_access_key), date);
-  key = HmacSha256(key, scope.region);
-  key = HmacSha256(key, scope.service);
-  key = HmacSha256(key, "aws4_request");
-  sig.signature = Hex(HmacSha256(key, sig.string_to_sign));
+  // The secret and the keys derived from it stay in secure memory (see
+  // crypto/secure_memory.h) and on this stack frame, wiped before return.
+  uint8_t key[kSha256Size], next[kSha256Size], signature[kSha256Size];
+  {
+    SecretString secret("AWS4");
+    secret.Append(credentials.secret_access_key.view());
+    std::string_view text = secret.view();
+    HmacSha256({reinterpret_cast<const uint8_t*>(text.data()), text.size()},
+               date, key);
+  }
+  HmacSha256(key, scope.region, next);
+  HmacSha256(next, scope.service, key);
+  HmacSha256(key, "aws4_request", next);
+  HmacSha256(next, sig.string_to_sign, signature);
+  OPENSSL_cleanse(key, sizeof key);
+  OPENSSL_cleanse(next, sizeof next);
+  sig.signature = Hex(signature);
   sig.authorization =
       "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +
       credential_scope + ", SignedHeaders=" + signed_headers +

@@ -12,7 +12,9 @@
 // twice and normalise "." and ".." segments; usbd talks only to S3).
 //
 // All functions are pure and thread-safe. Secrets appear only in the
-// derived key, never in any string returned.
+// derived key, never in any string returned; the secret key and the keys
+// derived from it live only in secure memory (crypto/secure_memory.h) and
+// wiped stack arrays.
 #ifndef USBD_HTTP_SIGV4_H_
 #define USBD_HTTP_SIGV4_H_
 
@@ -23,12 +25,17 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/secure_memory.h"
+
 namespace usbd {
 
 struct AwsCredentials {
   std::string access_key_id;
-  std::string secret_access_key;
-  std::string session_token;  // empty unless temporary credentials
+  SecretString secret_access_key;  // in secure memory, never in a dump
+  // Empty unless temporary credentials. Sent as a header, so it is copied
+  // into ordinary memory with each request (it is useless without the
+  // secret key).
+  std::string session_token;
 };
 
 struct SigV4Request {

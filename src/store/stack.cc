@@ -204,7 +204,7 @@ Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options) {
       return NewS3ObjectStore(std::move(s3));
     }
     case StoreKind::kHttp: {
-      Result<std::string> header = ResolveHttpHeader(options);
+      Result<SecretString> header = ResolveHttpHeader(options);
       if (!header.ok()) return header.status();
       HttpStoreOptions http;
       http.base_url = options.base_url + options.bucket + "/";

@@ -147,7 +147,7 @@ struct VolumeRequest {
   int codec_level = 0;
   std::string cipher = "none";  // "": detect
   // With a cipher (requested or detected): the password the key is derived
-  // from. Not copied; the caller owns it and wipes it (CleanseString).
+  // from. Not copied; the caller owns it (a SecretString).
   std::string_view password;
   KdfParams kdf;           // for a new encrypted volume
   bool force = false;      // --force

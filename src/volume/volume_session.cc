@@ -67,7 +67,7 @@ Result<OpenedVolume> NewMemoryVolume(const Options& options,
 
 Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
   VolumeRequest request = VolumeRequestFor(*options);
-  std::string password;
+  SecretString password;
   if (options->encrypt) {
     if (options->password_on_command_line) {
       LogWarning(
@@ -75,11 +75,11 @@ Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
           "/proc) until usbd has started; prefer --passwordFile or "
           "--passwordEnv");
     }
-    Result<std::string> resolved = ResolvePassword(*options);
-    CleanseString(&options->password);
+    Result<SecretString> resolved = ResolvePassword(*options);
+    options->password.clear();
     if (!resolved.ok()) return resolved.status();
     password = std::move(resolved).value();
-    request.password = password;
+    request.password = password.view();
   }
   std::unique_ptr<ObjectStore> store;
   Result<OpenedVolume> opened = Status::Ok();
@@ -87,16 +87,13 @@ Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
     opened = NewMemoryVolume(*options, request);
   } else {
     Result<std::unique_ptr<ObjectStore>> made = NewObjectStore(*options);
-    if (!made.ok()) {
-      CleanseString(&password);
-      return made.status();
-    }
+    if (!made.ok()) return made.status();
     store = std::move(made).value();
     opened = OpenOrCreateVolume(*store, options->prefix, request,
                                 RetryOptionsFor(*options));
   }
   request.password = {};
-  CleanseString(&password);
+  password.clear();
   if (!opened.ok()) return opened.status();
   VolumeMetadata& metadata = opened->metadata;
   if (metadata.codec != "none" || metadata.cipher != "none") {

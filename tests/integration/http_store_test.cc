@@ -435,7 +435,8 @@ TEST(BotocoreTest, SignaturesMatchBotocore) {
     for (const std::string& arg :
          {c.method, c.path, std::string("20150830T123600Z"),
           std::string("eu-west-3"), creds.access_key_id,
-          creds.secret_access_key, c.token, Sha256Hex({})}) {
+          std::string(creds.secret_access_key.view()), c.token,
+          Sha256Hex({})}) {
       command += " " + quote(arg);
     }
     for (const auto& [n, v] : c.query)

@@ -297,7 +297,7 @@ TEST(CredentialsTest, HttpHeaderFromFile) {
   Options o;
   o.http_header_file = dir.Write(
       "header", std::string("Authorization: Bearer ") + kSecret + "\r\n\n");
-  Result<std::string> h = ResolveHttpHeader(o);
+  Result<SecretString> h = ResolveHttpHeader(o);
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(*h, std::string("Authorization: Bearer ") + kSecret);
 }
@@ -306,7 +306,7 @@ TEST(CredentialsTest, MalformedHttpHeaderFileDoesNotRepeatIt) {
   TempDir dir;
   Options o;
   o.http_header_file = dir.Write("header", std::string("Bearer ") + kSecret);
-  Result<std::string> h = ResolveHttpHeader(o);
+  Result<SecretString> h = ResolveHttpHeader(o);
   EXPECT_EQ(h.status().message(), "--httpHeaderFile: '" + o.http_header_file +
                                       "': expected one line 'Name: value'");
   ExpectNoSecret(h.status());

@@ -159,7 +159,7 @@ TEST(SigV4Test, SessionTokenIsSentAndSigned) {
 TEST(SigV4Test, SecretNeverAppearsInOutput) {
   SigV4Signature sig = SignV4(SuiteRequest(), kSuiteCredentials, kSuiteScope,
                               "20150830T123600Z");
-  const std::string& secret = kSuiteCredentials.secret_access_key;
+  std::string_view secret = kSuiteCredentials.secret_access_key.view();
   EXPECT_EQ(sig.canonical_request.find(secret), std::string::npos);
   EXPECT_EQ(sig.string_to_sign.find(secret), std::string::npos);
   EXPECT_EQ(sig.authorization.find(secret), std::string::npos);
