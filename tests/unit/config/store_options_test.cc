@@ -416,5 +416,42 @@ TEST(OptionsScrubTest, ScrubsEvenWhenParsingFails) {
   EXPECT_EQ(a[2], std::string(std::strlen(kSecret), 'x'));
 }
 
+// CLI11 never sees a secret value (it would leave copies in freed heap
+// memory): the value still reaches its field, in every form.
+TEST(OptionsSecretTest, ValuesReachTheirFieldsWithoutTheParser) {
+  const std::string header = "Authorization: Bearer t0k-en";
+  Parsed spaced = Parse(
+      {"--httpStore", "--baseURL=http://h/", "--httpHeader", header, "b"});
+  ASSERT_TRUE(spaced.ok()) << spaced.error();
+  EXPECT_EQ(spaced.options.http_header, header);
+  Parsed joined = Parse(
+      {"--httpStore", "--baseURL=http://h/", "--httpHeader=" + header, "b"});
+  ASSERT_TRUE(joined.ok()) << joined.error();
+  EXPECT_EQ(joined.options.http_header, header);
+  // The last one wins, as for every option.
+  Parsed twice = Parse({"--httpStore", "--baseURL=http://h/",
+                        "--httpHeader=X: 1", "--httpHeader", "X: 2", "b"});
+  ASSERT_TRUE(twice.ok()) << twice.error();
+  EXPECT_EQ(twice.options.http_header, "X: 2");
+  // Checked, and never quoted.
+  Parsed bad = Parse({"--httpStore", "--baseURL=http://h/",
+                      "--httpHeader=no colon t0k-en", "b"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().find("t0k-en"), std::string::npos) << bad.error();
+  // After the end of the options it is an argument like any other.
+  EXPECT_FALSE(Parse({"--httpStore", "--baseURL=http://h/", "--", "b",
+                      "--httpHeader=X: 1", "extra"})
+                   .ok());
+}
+
+TEST(OptionsSecretTest, OptionsFileSecretsAreUnquoted) {
+  TempFile file(
+      "[usbd]\nhttpHeader = \"Authorization: Bearer q\"\n"
+      "httpStore = true\nbaseURL = http://h/\n");
+  Parsed p = ParseWithFile(file, {"b"});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.http_header, "Authorization: Bearer q");
+}
+
 }  // namespace
 }  // namespace usbd
