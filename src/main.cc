@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
   // signing keys, request headers) is then left out of core dumps.
   usbd::Status secure = usbd::InstallSecureAllocators();
   if (!secure.ok()) {
-    std::fprintf(stderr, "usbd: %s\n", secure.message().c_str());
+    usbd::LogError(secure.message());
     return 1;
   }
   usbd::Options options;
