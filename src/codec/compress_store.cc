@@ -74,11 +74,14 @@ class CompressStore : public ForwardingStore {
       return Status::Invalid("compression writes whole blocks only");
     }
     Scratch& scratch = ThreadScratch();
-    std::span<const uint8_t> object = data;
-    if (CompressBlock(data, options_.level, &scratch.object)) {
+    std::span<const uint8_t> object;
+    if (CompressBlock(data, options_.level, options_.object_format,
+                      &scratch.object)) {
       object = scratch.object;
       compressed_.fetch_add(1, std::memory_order_relaxed);
     } else {
+      object =
+          UncompressedObject(data, options_.object_format, &scratch.object);
       stored_raw_.fetch_add(1, std::memory_order_relaxed);
     }
     USBD_RETURN_IF_ERROR(inner().WriteObject(block, object));

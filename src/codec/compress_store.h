@@ -1,12 +1,14 @@
 // Compression: zstd per block (--compress[=LEVEL]), between the zero layer
 // and the encryption layer (or the object store).
 //
-// A whole-block Write is compressed into an object (object_format.h) and
-// stored with the layer below's WriteObject; a block that does not shrink
-// is stored raw, exactly as a run without compression stores it. Read
-// decodes whatever the object is (raw block or zstd), whatever the level
-// or whether compression is on, so it can be switched between runs. A
-// corrupt object is EIO naming the block, never data.
+// A whole-block Write is compressed into an object of the volume's format
+// (object_format.h) and stored with the layer below's WriteObject; a block
+// that does not shrink is stored uncompressed, exactly as a run without
+// compression stores it (format 2: header, block, checksum; format 1: the
+// raw block). Read decodes whatever the object is (raw block, zstd, either
+// format), whatever the level or whether compression is on, so it can be
+// switched between runs. A corrupt object is Status::Corrupt naming the
+// block (retryable: the retry layer above reads it again), never data.
 //
 // Requires the layer below to keep objects (capabilities().objects);
 // Start() refuses others with EINVAL. Narrows capabilities: whole-block
@@ -32,6 +34,8 @@ namespace usbd {
 
 struct CompressOptions {
   int level = kDefaultCompressLevel;  // --compress=LEVEL, 1..19
+  // The object format written (the volume's object_format).
+  uint8_t object_format = kNewestObjectFormat;
 };
 
 // EINVAL unless 1 <= level <= 19, naming the option.

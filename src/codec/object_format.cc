@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/xxh64.h"
+
 namespace usbd {
 namespace {
 
@@ -19,9 +21,25 @@ uint32_t GetLe32(const uint8_t* p) {
   return v;
 }
 
+void PutLe64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+uint64_t GetLe64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= uint64_t{p[i]} << (8 * i);
+  return v;
+}
+
 Status Bad(uint64_t block, const std::string& what) {
   return Status::IoError(DescribeBlock(block) + ": " + what +
                          "; not served as data");
+}
+
+std::string Hex64(uint64_t v) {
+  char text[20];
+  std::snprintf(text, sizeof text, "%016" PRIx64, v);
+  return text;
 }
 
 }  // namespace
@@ -94,10 +112,10 @@ Result<ObjectHeader> ParseObjectHeader(std::span<const uint8_t> object,
   const uint8_t* p = object.data();
   ObjectHeader header;
   header.version = p[4];
-  if (header.version != kObjectFormatVersion) {
+  if (!IsKnownObjectFormat(header.version)) {
     return Bad(block, "object format version " +
                           std::to_string(header.version) +
-                          (header.version > kObjectFormatVersion
+                          (header.version > kNewestObjectFormat
                                ? " is newer than this usbd supports"
                                : " is unknown"));
   }
@@ -118,12 +136,15 @@ Result<ObjectHeader> ParseObjectHeader(std::span<const uint8_t> object,
                    " bytes, the block size is " + std::to_string(block_size) +
                    " (object of another volume?)");
   }
+  // Version 2 keeps zstd objects shorter than a block with the checksum.
+  const uint64_t overhead =
+      kObjectHeaderSize +
+      (header.version >= kObjectFormatV2 ? kObjectChecksumSize : 0);
   bool payload_ok =
       header.codec == Codec::kNone
           ? header.payload_length == header.plain_length
           : header.payload_length > 0 &&
-                uint64_t{header.payload_length} + kObjectHeaderSize <
-                    header.plain_length;
+                header.payload_length + overhead < header.plain_length;
   if (!payload_ok) {
     return Bad(block, "payload length " +
                           std::to_string(header.payload_length) +
@@ -139,6 +160,65 @@ Result<ObjectHeader> ParseObjectHeader(std::span<const uint8_t> object,
                                                          : " (extended)"));
   }
   return header;
+}
+
+Result<ObjectHeader> CheckStoredObject(std::span<const uint8_t> object,
+                                       uint32_t block_size, uint64_t block) {
+  const bool v1 = object.size() > 4 && HasObjectMagic(object) &&
+                  object[4] == kObjectFormatV1;
+  if (!v1) {
+    // Version 2, or damaged: nothing in it is believed before the checksum.
+    if (object.size() < kObjectHeaderSize + kObjectChecksumSize) {
+      return Status::Corrupt(
+          DescribeBlock(block) + ": object of " +
+          std::to_string(object.size()) +
+          " bytes is too short for a header (truncated or foreign object); "
+          "not served as data");
+    }
+    const size_t covered = object.size() - kObjectChecksumSize;
+    const uint64_t stored = GetLe64(object.data() + covered);
+    const uint64_t computed = Xxh64(object.first(covered));
+    if (stored != computed) {
+      std::string what = "checksum mismatch (stored " + Hex64(stored) +
+                         ", computed " + Hex64(computed) + ")";
+      if (!HasObjectMagic(object)) {
+        what += ", and no usbd header: corrupt or foreign object";
+      } else if (object[4] > kNewestObjectFormat) {
+        what += ", or format version " + std::to_string(object[4]) +
+                " newer than this usbd supports";
+      }
+      return Status::Corrupt(DescribeBlock(block) + ": object is corrupt: " +
+                             what + "; not served as data");
+    }
+    // Written like this: retrying cannot help.
+    return ParseObjectHeader(object, block_size, block);
+  }
+  auto header = ParseObjectHeader(object, block_size, block);
+  if (header.ok()) return header;
+  // A version 1 object has no checksum: a damaged one cannot be told from
+  // one stored like that, so it is worth reading again.
+  return Status::Corrupt(header.status().message());
+}
+
+bool IsKnownObjectFormat(uint32_t version) {
+  return version == kObjectFormatV1 || version == kObjectFormatV2;
+}
+
+void BuildObject(const ObjectHeader& header, std::span<const uint8_t> body,
+                 std::vector<uint8_t>* object) {
+  object->resize(kObjectHeaderSize + body.size());
+  EncodeObjectHeader(header, *object);
+  std::memcpy(object->data() + kObjectHeaderSize, body.data(), body.size());
+  SealObjectChecksum(header, object);
+}
+
+void SealObjectChecksum(const ObjectHeader& header,
+                        std::vector<uint8_t>* object) {
+  if (header.version < kObjectFormatV2) return;
+  const size_t covered = object->size();
+  object->resize(covered + kObjectChecksumSize);
+  PutLe64(object->data() + covered,
+          Xxh64(std::span<const uint8_t>(object->data(), covered)));
 }
 
 std::string DescribeBlock(uint64_t block) {

@@ -97,6 +97,9 @@ struct Options {
   bool block_size_given = false;     // --blockSize was set (argv or file)
   bool read_only = false;            // --readOnly
   bool force = false;                // --force (command line only)
+  // Not an option: the block object format the volume's metadata records
+  // (codec/object_format.h), set when the volume is opened.
+  uint32_t object_format = 2;
 
   // --- Compression and encryption (store/stack.h, volume/metadata.h) -------
   // --compress[=LEVEL]: the zstd level, 1..19 (bare --compress: level

@@ -98,10 +98,7 @@ class EncryptStore : public ForwardingStore {
     }
     ObjectHeader plain = *header;
     plain.cipher = Cipher::kNone;
-    object->resize(plain.object_size());
-    EncodeObjectHeader(plain, *object);
-    std::memcpy(object->data() + kObjectHeaderSize, scratch.payload.data(),
-                scratch.payload.size());
+    BuildObject(plain, scratch.payload, object);
     return Status::Ok();
   }
 
@@ -116,7 +113,7 @@ class EncryptStore : public ForwardingStore {
                              ": the layer above passed an object that is "
                              "neither a raw block nor an unencrypted object");
     }
-    return SealAndStore(block, *header, object.subspan(kObjectHeaderSize));
+    return SealAndStore(block, *header, ObjectBody(object, *header));
   }
 
   void CollectStats(std::vector<StatEntry>* out) const override {
@@ -129,6 +126,7 @@ class EncryptStore : public ForwardingStore {
  private:
   ObjectHeader RawHeader() const {
     ObjectHeader header;
+    header.version = options_.object_format;
     header.codec = Codec::kNone;
     header.plain_length = geometry().block_size;
     header.payload_length = header.plain_length;

@@ -5,16 +5,21 @@
 // (object_cipher.h): a fresh nonce per object, and the header, the block
 // number and the volume UUID authenticated, so an object that was tampered
 // with, truncated, moved to another block or copied from another volume is
-// refused: EIO naming the block, never data, and nothing unauthenticated is
-// decompressed. An object without encryption in an encrypted volume is
-// refused the same way (it could have been put there by anyone).
+// refused, never data, and nothing unauthenticated is decompressed. A
+// failed checksum (format 2) or authentication is Status::Corrupt naming
+// the block (retryable: the retry layer above reads it again; one that
+// persists becomes EIO there). An object without encryption in an
+// encrypted volume is refused with EIO (it could have been put there by
+// anyone).
 //
 //  - Write/Read (no compression layer above): the whole block is sealed
 //    with codec none; a read opens the object and decodes whatever codec it
 //    says (so compression may have been on when it was written).
 //  - WriteObject/ReadObject (the compression layer above): its objects, a
-//    raw block (exactly block size) or header + zstd payload, are sealed
-//    as they are; ReadObject returns exactly what was written.
+//    raw block (exactly block size) or header + payload (+ checksum), are
+//    sealed as they are (the payload under the header's codec);
+//    ReadObject returns an equivalent object, with its checksum
+//    recomputed.
 //
 // Requires the layer below to keep objects (capabilities().objects) and a
 // key; Start() refuses otherwise with EINVAL. Narrows capabilities to
@@ -28,6 +33,7 @@
 #include <memory>
 #include <string>
 
+#include "codec/object_format.h"
 #include "crypto/secret_key.h"
 #include "store/block_store.h"
 
@@ -40,6 +46,8 @@ struct EncryptOptions {
   // The volume's UUID as recorded in its metadata (VolumeMetadata::uuid),
   // bound into every object.
   std::string volume_uuid;
+  // The object format written (the volume's object_format).
+  uint8_t object_format = kNewestObjectFormat;
 };
 
 std::unique_ptr<BlockStore> NewEncryptStore(EncryptOptions options,

@@ -66,7 +66,9 @@ class AesGcmObjectCipher : public ObjectCipher {
     if (payload.size() > INT_MAX) return Status::Invalid("payload too large");
     header.cipher = Cipher::kAes256Gcm;
     header.payload_length = static_cast<uint32_t>(payload.size());
-    sealed->resize(header.object_size());
+    sealed->resize(header.object_size() - (header.version >= kObjectFormatV2
+                                               ? kObjectChecksumSize
+                                               : 0));
     uint8_t* out = sealed->data();
     EncodeObjectHeader(header, *sealed);
     uint8_t* nonce = out + kObjectHeaderSize;
@@ -93,6 +95,7 @@ class AesGcmObjectCipher : public ObjectCipher {
                              DescribeBlock(block) + " failed (OpenSSL)");
     }
     Release(std::move(ctx), /*encrypt=*/true);
+    SealObjectChecksum(header, sealed);
     return Status::Ok();
   }
 
@@ -100,7 +103,7 @@ class AesGcmObjectCipher : public ObjectCipher {
                             std::span<const uint8_t> sealed,
                             std::vector<uint8_t>* payload) override {
     payload->clear();
-    auto header = ParseObjectHeader(sealed, block_size, block);
+    auto header = CheckStoredObject(sealed, block_size, block);
     if (!header.ok()) return header.status();
     if (header->cipher != Cipher::kAes256Gcm) {
       return Status::IoError(DescribeBlock(block) +
@@ -130,7 +133,7 @@ class AesGcmObjectCipher : public ObjectCipher {
       // Never let unauthenticated plaintext out, not even in a buffer.
       OPENSSL_cleanse(payload->data(), payload->size());
       payload->clear();
-      return Status::IoError(
+      return Status::Corrupt(
           DescribeBlock(block) +
           ": object failed authentication (tampered with, truncated, moved "
           "from another block or volume, or sealed with another key); not "

@@ -43,16 +43,18 @@ class ObjectCipher {
 
   // Seals `payload` (the codec output `header` describes; header.cipher is
   // ignored) as the object of `block` into *sealed: header with cipher
-  // AES-256-GCM, nonce, ciphertext, tag. *sealed's capacity is reused.
+  // AES-256-GCM, nonce, ciphertext, tag, and for format version 2
+  // (header.version) the checksum. *sealed's capacity is reused.
   virtual Status Seal(uint64_t block, ObjectHeader header,
                       std::span<const uint8_t> payload,
                       std::vector<uint8_t>* sealed) = 0;
 
   // Opens `sealed`, read as the object of `block` in a volume of
-  // `block_size`: checks the header (ParseObjectHeader; it must say
-  // AES-256-GCM), authenticates, and decrypts the payload into *payload.
-  // Every failure is EIO (not retryable) naming the block, with *payload
-  // empty.
+  // `block_size`: checks the checksum and header (CheckStoredObject; it
+  // must say AES-256-GCM), authenticates, and decrypts the payload into
+  // *payload. Every failure names the block and leaves *payload empty; a
+  // checksum or authentication failure is Status::Corrupt (retryable), an
+  // object that is not encrypted is EIO.
   virtual Result<ObjectHeader> Open(uint64_t block, uint32_t block_size,
                                     std::span<const uint8_t> sealed,
                                     std::vector<uint8_t>* payload) = 0;

@@ -53,6 +53,7 @@ RetryStats RetryPolicy::stats() const {
   stats.retries = retries_.load(std::memory_order_relaxed);
   stats.recovered = recovered_.load(std::memory_order_relaxed);
   stats.giveups = giveups_.load(std::memory_order_relaxed);
+  stats.corrupt = corrupt_.load(std::memory_order_relaxed);
   return stats;
 }
 
@@ -94,7 +95,12 @@ Status RetryPolicy::Resume(Clock::time_point start, Status status,
   int attempts = 1;
   for (Clock::time_point now = Now(); now < deadline; now = Now()) {
     const Clock::duration pause = std::min(NextPause(attempts), deadline - now);
-    if (LogEnabled(LogLevel::kDebug)) {
+    if (status.corrupt()) {
+      corrupt_.fetch_add(1, std::memory_order_relaxed);
+      LogWarning(what + ": attempt " + std::to_string(attempts) +
+                 " read a corrupt object (" + status.message() +
+                 "), retrying in " + FormatSeconds(pause));
+    } else if (LogEnabled(LogLevel::kDebug)) {
       LogDebug(what + ": attempt " + std::to_string(attempts) + " failed (" +
                status.ToString() + "), retrying in " + FormatSeconds(pause));
     }
@@ -109,6 +115,7 @@ Status RetryPolicy::Resume(Clock::time_point start, Status status,
     if (!status.retryable()) return status;
   }
 
+  if (status.corrupt()) corrupt_.fetch_add(1, std::memory_order_relaxed);
   giveups_.fetch_add(1, std::memory_order_relaxed);
   std::string message = what + " failed after " + std::to_string(attempts) +
                         (attempts == 1 ? " attempt" : " attempts") + " in " +
@@ -128,8 +135,11 @@ namespace {
 
 class RetryStore : public ForwardingStore {
  public:
-  RetryStore(RetryOptions options, std::unique_ptr<BlockStore> inner)
-      : ForwardingStore(std::move(inner)), policy_(std::move(options)) {}
+  RetryStore(RetryOptions options, std::unique_ptr<BlockStore> inner,
+             ObjectNamer namer)
+      : ForwardingStore(std::move(inner)),
+        policy_(std::move(options)),
+        namer_(std::move(namer)) {}
 
   Status Start() override {
     return policy_.Run("start of the object store",
@@ -186,15 +196,16 @@ class RetryStore : public ForwardingStore {
     out->push_back({"retry.retries", stats.retries});
     out->push_back({"retry.recovered", stats.recovered});
     out->push_back({"retry.giveups", stats.giveups});
+    out->push_back({"retry.corrupt", stats.corrupt});
     ForwardingStore::CollectStats(out);
   }
 
  private:
-  static std::string BlockWhat(const char* operation, uint64_t block) {
+  std::string BlockWhat(const char* operation, uint64_t block) const {
     char hex[24];
     std::snprintf(hex, sizeof hex, "%" PRIx64, block);
     return std::string(operation) + " of block " + std::to_string(block) +
-           " (0x" + hex + ")";
+           " (0x" + hex + ")" + (namer_ ? " (" + namer_(block) + ")" : "");
   }
 
   // The first attempt runs without building a std::function or a message;
@@ -208,13 +219,16 @@ class RetryStore : public ForwardingStore {
   }
 
   RetryPolicy policy_;
+  const ObjectNamer namer_;
 };
 
 }  // namespace
 
 std::unique_ptr<BlockStore> NewRetryStore(RetryOptions options,
-                                          std::unique_ptr<BlockStore> inner) {
-  return std::make_unique<RetryStore>(std::move(options), std::move(inner));
+                                          std::unique_ptr<BlockStore> inner,
+                                          ObjectNamer namer) {
+  return std::make_unique<RetryStore>(std::move(options), std::move(inner),
+                                      std::move(namer));
 }
 
 }  // namespace usbd

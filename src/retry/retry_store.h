@@ -22,8 +22,12 @@
 //    bounded by its own timeout only).
 //  - When the budget is spent and the last error was retryable, the operation
 //    fails with EIO (not retryable, so no layer above retries it again) and
-//    one log line naming the operation (and block), the number of attempts,
-//    the time spent and the last error.
+//    one log line naming the operation (and block and object), the number
+//    of attempts, the time spent and the last error.
+//  - Integrity failures (Status::Corrupt: an object that failed its
+//    checksum or authentication when read back) are retried like any
+//    transient error; each failed attempt is logged as a warning (other
+//    failed attempts at debug level), so corruption is never silent.
 //
 // Thread safety: RetryPolicy::Run and every method of the store may be called
 // concurrently. The injected now/sleep/random functions must then be safe to
@@ -61,6 +65,7 @@ struct RetryOptions {
 
 struct RetryStats {
   uint64_t retries = 0;    // attempts after the first one
+  uint64_t corrupt = 0;    // failed attempts that were Status::Corrupt
   uint64_t recovered = 0;  // operations that succeeded after retrying
   uint64_t giveups = 0;    // operations failed with EIO, budget spent
 };
@@ -97,7 +102,7 @@ class RetryPolicy {
   Clock::duration NextPause(int retry) const;
 
   RetryOptions options_;
-  std::atomic<uint64_t> retries_{0}, recovered_{0}, giveups_{0};
+  std::atomic<uint64_t> retries_{0}, recovered_{0}, giveups_{0}, corrupt_{0};
 };
 
 // One-shot form of RetryPolicy::Run.
@@ -105,9 +110,14 @@ Status RetryWithBackoff(const RetryOptions& options, const std::string& what,
                         const std::function<Status()>& op);
 
 // The retry layer: every operation but Shutdown() goes through a
-// RetryPolicy. Reports "retry.retries", "retry.recovered", "retry.giveups".
+// RetryPolicy. Reports "retry.retries", "retry.recovered", "retry.giveups"
+// and "retry.corrupt" (failed attempts that were integrity failures).
+// `namer`, when given, names the block's object in log lines. It sits
+// above the encoding layers (store/stack.h), so a read that fails to
+// decode is a read that is tried again.
 std::unique_ptr<BlockStore> NewRetryStore(RetryOptions options,
-                                          std::unique_ptr<BlockStore> inner);
+                                          std::unique_ptr<BlockStore> inner,
+                                          ObjectNamer namer = nullptr);
 
 }  // namespace usbd
 

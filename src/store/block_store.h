@@ -32,6 +32,7 @@
 #define USBD_STORE_BLOCK_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -76,6 +77,9 @@ constexpr uint32_t kMaxObjectOverhead = 1024;
 inline uint64_t MaxObjectSize(uint32_t block_size) {
   return uint64_t{block_size} + kMaxObjectOverhead;
 }
+
+// Names a block's object in messages: "object vol1/0000000c".
+using ObjectNamer = std::function<std::string(uint64_t block)>;
 
 // One named counter, reported by `--statsFilename` and the tests.
 struct StatEntry {

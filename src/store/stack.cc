@@ -30,9 +30,11 @@ namespace {
 // write completed meanwhile is lost.
 class DecodeStore : public ForwardingStore {
  public:
-  DecodeStore(std::unique_ptr<BlockStore> inner, ObjectNamer namer)
+  DecodeStore(std::unique_ptr<BlockStore> inner, ObjectNamer namer,
+              uint8_t object_format)
       : ForwardingStore(std::move(inner)),
         namer_(std::move(namer)),
+        object_format_(object_format),
         direct_(this->inner().capabilities().partial_write) {}
 
   Capabilities capabilities() const override {
@@ -68,7 +70,7 @@ class DecodeStore : public ForwardingStore {
     const uint32_t block_size = geometry().block_size;
     if (offset == 0 && data.size() == block_size) {
       auto guard = GuardRewrites(block);
-      return inner().WriteObject(block, data);
+      return StoreWhole(block, data);
     }
     if (!direct_) {
       return Status::Invalid("the decoding layer writes whole blocks only");
@@ -114,23 +116,13 @@ class DecodeStore : public ForwardingStore {
       whole_block.resize(block_size);
       whole = whole_block;
     }
-    Status status;
-    if (object.size() != block_size && !HasObjectMagic(object)) {
-      status =
-          Status::IoError(DescribeBlock(block) + ": " + Name(block) + " has " +
-                          std::to_string(object.size()) + " bytes, expected " +
-                          std::to_string(block_size) +
-                          " (truncated or foreign object); not served as data");
-    } else {
-      status = DecodeObject(block, object, whole);
-      if (!status.ok()) {
-        status = Status::Error(status.code(),
-                               status.message() + " (" + Name(block) + ")");
-      }
-    }
+    Status status = DecodeObject(block, object, whole);
     if (!status.ok()) {
       decode_errors_.fetch_add(1, std::memory_order_relaxed);
-      return status;
+      return Status::Error(status.code(),
+                           status.message() + " (" + Name(block) + ", " +
+                               std::to_string(object.size()) + " bytes)",
+                           status.retryable());
     }
     if (whole.data() != out.data()) {
       std::memcpy(out.data(), whole.data() + offset, out.size());
@@ -153,6 +145,15 @@ class DecodeStore : public ForwardingStore {
     return inner().WriteObject(block, whole);
   }
 
+  // A whole block: raw in place (a store that writes in place), else the
+  // object of the volume's format.
+  Status StoreWhole(uint64_t block, std::span<const uint8_t> data) {
+    if (direct_) return inner().WriteObject(block, data);
+    thread_local std::vector<uint8_t> object;
+    return inner().WriteObject(
+        block, UncompressedObject(data, object_format_, &object));
+  }
+
   // Held by a rewrite and by whatever replaces the block's object, so that
   // nothing replaces it between the rewrite's read and its write (partial
   // writes in place cannot: the block is not raw meanwhile). Only needed,
@@ -168,6 +169,7 @@ class DecodeStore : public ForwardingStore {
 
   static constexpr size_t kLocks = 256;
   const ObjectNamer namer_;
+  const uint8_t object_format_;
   const bool direct_;
   std::array<std::mutex, kLocks> locks_;
   std::atomic<uint64_t> decode_errors_{0}, rewrites_{0};
@@ -228,9 +230,27 @@ RetryOptions RetryOptionsFor(const Options& options) {
 }
 
 std::unique_ptr<BlockStore> NewDecodeStore(std::unique_ptr<BlockStore> inner,
-                                           ObjectNamer namer) {
-  return std::make_unique<DecodeStore>(std::move(inner), std::move(namer));
+                                           ObjectNamer namer,
+                                           uint8_t object_format) {
+  return std::make_unique<DecodeStore>(std::move(inner), std::move(namer),
+                                       object_format);
 }
+
+namespace {
+
+ObjectNamer NamerFor(const Options& options) {
+  if (options.store() == StoreKind::kDirectory) {
+    return [prefix = options.prefix](uint64_t block) {
+      return "block file " + BlockObjectName(prefix, block);
+    };
+  }
+  return [prefix = options.prefix,
+          hash = options.block_hash_prefix](uint64_t block) {
+    return "object " + BlockObjectKey(prefix, hash, block);
+  };
+}
+
+}  // namespace
 
 Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
                                                EncryptOptions encryption,
@@ -243,7 +263,9 @@ Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
   geometry.block_size = options.block_size;
   geometry.block_count = options.size / options.block_size;
 
+  const uint8_t object_format = static_cast<uint8_t>(options.object_format);
   std::unique_ptr<BlockStore> store;
+  bool retry = false;
   switch (options.store()) {
     case StoreKind::kMemory:
       store = NewMemoryStore({geometry, options.read_only});
@@ -263,32 +285,27 @@ Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
       blocks.read_only = options.read_only;
       blocks.list_blocks = options.list_blocks;
       blocks.list_threads = options.list_blocks_threads;
-      store = NewRetryStore(
-          RetryOptionsFor(options),
-          NewObjectBlockStore(std::move(blocks), std::move(objects).value()));
+      store =
+          NewObjectBlockStore(std::move(blocks), std::move(objects).value());
+      retry = true;
       break;
     }
   }
   if (options.encrypt) {
+    encryption.object_format = object_format;
     store = NewEncryptStore(std::move(encryption), std::move(store));
   }
   if (options.compress != 0) {
     CompressOptions compress;
     compress.level = static_cast<int>(options.compress);
+    compress.object_format = object_format;
     store = NewCompressStore(compress, std::move(store));
   } else if (!options.encrypt && options.store() != StoreKind::kMemory) {
-    ObjectNamer namer;
-    if (options.store() == StoreKind::kDirectory) {
-      namer = [prefix = options.prefix](uint64_t block) {
-        return "block file " + BlockObjectName(prefix, block);
-      };
-    } else {
-      namer = [prefix = options.prefix,
-               hash = options.block_hash_prefix](uint64_t block) {
-        return "object " + BlockObjectKey(prefix, hash, block);
-      };
-    }
-    store = NewDecodeStore(std::move(store), std::move(namer));
+    store = NewDecodeStore(std::move(store), NamerFor(options), object_format);
+  }
+  if (retry) {
+    store = NewRetryStore(RetryOptionsFor(options), std::move(store),
+                          NamerFor(options));
   }
   store = NewZeroStore(std::move(store));
   if (options.block_cache_size == 0 && options.block_cache_file.empty()) {

@@ -1,21 +1,26 @@
 // Builds the whole layer stack for a set of options, in one place:
 //
-//   zero -> [compress | decode] -> [encrypt] -> retry -> object blocks
+//   zero -> retry -> [compress | decode] -> [encrypt] -> object blocks
 //                                                   -> S3 | HTTP object store
 //   zero -> [compress | decode] -> [encrypt] -> local directory
 //   zero -> [compress] -> [encrypt] -> memory
 //
 // Compress, then encrypt (codec/compress_store.h, crypto/encrypt_store.h).
-// The encoding layers sit above the retry layer, so a retried request
-// resends the same sealed object rather than sealing again. Without
+// The retry layer sits above the encoding layers, so that an object that
+// fails its checksum or authentication when read back (Status::Corrupt,
+// retryable) is fetched again within the same budget as a transport error,
+// and only a mismatch that persists becomes EIO; a retried write is
+// encoded and sealed again (a new nonce), which costs CPU only. Without
 // --compress and --encrypt, a volume that persists gets a decoding layer
-// instead: it stores whole blocks raw, exactly as before compression
-// existed, and decodes whatever object it reads (raw or zstd, see
-// codec/object_format.h), so compression can be switched off (--force)
-// and the blocks written compressed stay readable. (With --encrypt the
-// encryption layer decodes every codec itself.) Over the local directory,
-// which writes raw blocks in place, the decoding layer passes reads and
-// partial writes of raw blocks straight through.
+// instead: it stores whole blocks as objects of the volume's format
+// (codec/object_format.h: format 2, header | block | checksum; format 1,
+// the raw block) and decodes whatever object it reads (raw, zstd, either
+// format), so compression can be switched off (--force) and the blocks
+// written compressed stay readable. (With --encrypt the encryption layer
+// decodes every codec itself.) Over the local directory, which writes raw
+// blocks in place, the decoding layer stores and passes reads and partial
+// writes of raw blocks straight through: blocks of the --test directory
+// carry no checksum.
 //
 // Nothing here does I/O or starts threads: the caller calls Start() after
 // daemonising.
@@ -27,6 +32,7 @@
 #include <memory>
 #include <string>
 
+#include "codec/object_format.h"
 #include "config/options.h"
 #include "crypto/encrypt_store.h"
 #include "http/object_store.h"
@@ -54,18 +60,18 @@ Result<std::unique_ptr<BlockStore>> BuildStack(
     const Options& options, EncryptOptions encryption = {},
     const std::string& volume_uuid = "");
 
-// Names a block's object in messages: "object vol1/0000000c".
-using ObjectNamer = std::function<std::string(uint64_t block)>;
-
 // The decoding layer described above: Read decodes any unencrypted object
-// (codec/block_codec.h DecodeObject: EIO naming the block, and the object
-// by `namer` when given, for anything that is neither a raw block nor a
-// valid header and payload: "block 3 (0x3): object vol1/00000003 has 100
-// bytes, expected 4096 (truncated or foreign object); ..."); Write stores
-// the whole block raw with WriteObject. Needs a layer below that keeps
-// objects; narrows capabilities to whole-block writes and no objects.
-std::unique_ptr<BlockStore> NewDecodeStore(std::unique_ptr<BlockStore> inner,
-                                           ObjectNamer namer = nullptr);
+// (codec/block_codec.h DecodeObject: Status::Corrupt naming the block, and
+// the object by `namer` when given, for anything that is neither a raw
+// block nor a valid object: "block 3 (0x3): object is corrupt: checksum
+// mismatch (...); not served as data (object vol1/00000003, 4120
+// bytes)"); Write stores the whole block with WriteObject as an object of
+// `object_format` (raw in place over a store with partial writes). Needs a
+// layer below that keeps objects; narrows capabilities to whole-block
+// writes and no objects.
+std::unique_ptr<BlockStore> NewDecodeStore(
+    std::unique_ptr<BlockStore> inner, ObjectNamer namer = nullptr,
+    uint8_t object_format = kNewestObjectFormat);
 
 }  // namespace usbd
 

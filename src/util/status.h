@@ -27,6 +27,14 @@ class [[nodiscard]] Status {
   static Status Invalid(std::string message) {
     return Error(EINVAL, std::move(message));
   }
+  // Bytes read back from a store failed their integrity check (checksum,
+  // authentication, format): EBADMSG, so it is not taken for an I/O error
+  // of the device below, and retryable, since corruption in transit cannot
+  // be told from corruption at rest. EIO on the NBD wire.
+  static Status Corrupt(std::string message) {
+    return Error(EBADMSG, std::move(message), /*retryable=*/true);
+  }
+  bool corrupt() const { return code_ == EBADMSG; }
 
   bool ok() const { return code_ == 0; }
   int code() const { return code_; }
@@ -36,7 +44,8 @@ class [[nodiscard]] Status {
   // "message (strerror)", or "OK".
   std::string ToString() const;
 
-  // Returns a copy whose message is "context: message".
+  // Returns a copy whose message is "context: message" (code and
+  // retryable bit kept).
   Status WithContext(const std::string& context) const {
     if (ok()) return *this;
     return Status(code_, context + ": " + message_, retryable_);

@@ -68,6 +68,10 @@ Result<EncodingSettings> RecordedEncoding(const Context& c,
   if (!m.kdf.empty()) entries.emplace_back("kdf", m.kdf);
   if (!m.kdf_salt.empty()) entries.emplace_back("kdf_salt", m.kdf_salt);
   if (!m.key_check.empty()) entries.emplace_back("key_check", m.key_check);
+  // Absent means 1, so a volume of format 1 keeps the text older usbd read.
+  if (m.object_format != kObjectFormatV1) {
+    entries.emplace_back("object_format", std::to_string(m.object_format));
+  }
   for (const auto& entry : m.extra) entries.push_back(entry);
   auto settings = EncodingSettingsFromEntries(entries);
   if (!settings.ok()) {
@@ -240,6 +244,7 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   if (m.codec != "none") SetCodecLevel(&m, request.codec_level);
   m.uuid = RandomHex(16);
   m.created = UtcTimestamp(std::chrono::system_clock::now());
+  m.object_format = kNewestObjectFormat;
   if (m.size % m.block_size != 0) {
     return Status::Invalid("--size " + FormatSize(m.size) +
                            " is not a multiple of the block size " +
@@ -421,6 +426,10 @@ std::string FormatVolumeMetadata(const VolumeMetadata& m) {
   if (!m.kdf.empty()) entries.emplace_back("kdf", m.kdf);
   if (!m.kdf_salt.empty()) entries.emplace_back("kdf_salt", m.kdf_salt);
   if (!m.key_check.empty()) entries.emplace_back("key_check", m.key_check);
+  // Absent means 1, so a volume of format 1 keeps the text older usbd read.
+  if (m.object_format != kObjectFormatV1) {
+    entries.emplace_back("object_format", std::to_string(m.object_format));
+  }
   for (const auto& entry : m.extra) entries.push_back(entry);
   return FormatVolumeText(kMagic, kVolumeMetadataFormat, entries);
 }
@@ -469,6 +478,19 @@ Result<VolumeMetadata> ParseVolumeMetadata(std::span<const uint8_t> bytes,
       m.kdf_salt = value;
     } else if (name == "key_check") {
       m.key_check = value;
+    } else if (name == "object_format") {
+      auto v = ParseDecimal(value);
+      if (v && *v > kNewestObjectFormat) {
+        return Status::IoError(
+            "volume metadata object '" + key + "': the volume's block " +
+            "objects are format " + value + ", newer than this usbd " +
+            "supports (format " + std::to_string(kNewestObjectFormat) +
+            "); use a newer usbd");
+      }
+      if (!v || !IsKnownObjectFormat(static_cast<uint32_t>(*v))) {
+        return bad("a known object format");
+      }
+      m.object_format = static_cast<uint32_t>(*v);
     } else if (name.starts_with("x-")) {
       m.extra.emplace_back(name, value);
     } else {

@@ -20,14 +20,21 @@
 //   kdf=scrypt:n=65536,r=8,p=1       with a cipher only: the key derivation,
 //   kdf_salt=<32 hex digits>         its random salt and the key-check value
 //   key_check=<32 hex digits>        (crypto/encoding_settings.h, kdf.h)
+//   object_format=2                  the block object format written
+//                                    (codec/object_format.h); absent: 1.
+//                                    Every volume created since format 2
+//                                    exists records it, so a usbd that
+//                                    knows only format 1 refuses the
+//                                    volume ("unknown key") rather than
+//                                    failing on each of its blocks
 //   x-codec-level=3                  information: the zstd level last
 //                                    recorded (--compress=LEVEL)
 //   x-anything=...                   optional information
 //
 // Parsing is strict: every key of the list above except kdf, kdf_salt,
-// key_check and the x- ones is required, each key appears once, numbers are
-// plain decimal. ParseVolumeMetadata checks only the form of codec, cipher
-// and the kdf entries; OpenOrCreateVolume then checks them as encoding
+// key_check, object_format and the x- ones is required, each key appears once,
+// numbers are plain decimal. ParseVolumeMetadata checks only the form of codec,
+// cipher and the kdf entries; OpenOrCreateVolume then checks them as encoding
 // settings (EncodingSettingsFromEntries: known codec and cipher, kdf
 // entries exactly with a cipher), an error there being EIO naming the
 // object too.
@@ -121,6 +128,8 @@ struct VolumeMetadata {
   std::string cipher = "none";
   // With a cipher (else empty, meaning absent): as the entries above.
   std::string kdf, kdf_salt, key_check;
+  // The block object format (codec/object_format.h); 1 when not recorded.
+  uint32_t object_format = 1;
   // "x-" keys read from the object, kept on rewrite, in their order.
   std::vector<std::pair<std::string, std::string>> extra;
 

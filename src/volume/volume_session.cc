@@ -50,6 +50,7 @@ Result<OpenedVolume> NewMemoryVolume(const Options& options,
   m.block_size = options.block_size;
   m.uuid = RandomHex(16);
   m.created = UtcTimestamp(std::chrono::system_clock::now());
+  m.object_format = kNewestObjectFormat;
   m.codec = request.codec;
   m.cipher = request.cipher;
   if (options.encrypt) {
@@ -110,6 +111,7 @@ Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
   options->size = metadata.size;
   options->block_size = metadata.block_size;
   options->block_hash_prefix = metadata.block_hash_prefix;
+  options->object_format = metadata.object_format;
   return std::unique_ptr<VolumeSession>(new VolumeSession(
       *options, std::move(store), std::move(metadata), std::move(opened->key)));
 }

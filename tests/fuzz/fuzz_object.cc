@@ -106,7 +106,7 @@ void RoundTrip(const uint8_t* data, size_t size, uint32_t block_size) {
   ObjectHeader header;
   header.plain_length = block_size;
   std::span<const uint8_t> payload = block;
-  if (CompressBlock(block, 1 + data[0] % 3, &object)) {
+  if (CompressBlock(block, 1 + data[0] % 3, 1 + data[0] % 2, &object)) {
     Check(object.size() < block_size);
     auto parsed = ParseObjectHeader(object, block_size, kBlock);
     Check(parsed.ok() && parsed->codec == Codec::kZstd);
@@ -147,7 +147,7 @@ void WriteSeeds(const std::string& dir) {
   std::vector<uint8_t> block(kBlockSizes[0]);
   for (size_t i = 0; i < block.size(); ++i) block[i] = text[i % text.size()];
   std::vector<uint8_t> object;
-  if (!CompressBlock(block, 1, &object)) std::exit(1);
+  if (!CompressBlock(block, 1, kNewestObjectFormat, &object)) std::exit(1);
   WriteSeed(dir, 0, 0, object);  // a compressed object
   WriteSeed(dir, 1, 0, block);   // a raw block
   ObjectHeader header;

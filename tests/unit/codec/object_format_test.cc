@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
+
+#include "util/xxh64.h"
 
 namespace usbd {
 namespace {
@@ -15,8 +18,10 @@ std::vector<uint8_t> Object(const ObjectHeader& header) {
   return object;
 }
 
+// Version 1 objects: the format of the tests below but the last ones.
 ObjectHeader Zstd(uint32_t payload) {
   ObjectHeader header;
+  header.version = kObjectFormatV1;
   header.codec = Codec::kZstd;
   header.plain_length = kBlockSize;
   header.payload_length = payload;
@@ -58,6 +63,7 @@ TEST(ObjectFormatTest, HeadersRoundTrip) {
     }
   }
   ObjectHeader raw;
+  raw.version = kObjectFormatV1;
   raw.plain_length = raw.payload_length = kBlockSize;
   EXPECT_TRUE(ParseObjectHeader(Object(raw), kBlockSize, 1).ok());
 }
@@ -76,8 +82,8 @@ TEST(ObjectFormatTest, ForeignOrNewerObjectsAreRefused) {
   bad[0] = 'X';
   ExpectRefused(bad, "no usbd header");
   bad = object;
-  bad[4] = 2;
-  ExpectRefused(bad, "format version 2 is newer");
+  bad[4] = 3;
+  ExpectRefused(bad, "format version 3 is newer");
   bad = object;
   bad[5] = 9;
   ExpectRefused(bad, "unknown codec");
@@ -98,9 +104,122 @@ TEST(ObjectFormatTest, ImpossiblePayloadLengthsAreRefused) {
   ExpectRefused(Object(Zstd(kBlockSize - 16)), "impossible");
   ExpectRefused(Object(Zstd(0)), "impossible");
   ObjectHeader raw;
+  raw.version = kObjectFormatV1;
   raw.plain_length = kBlockSize;
   raw.payload_length = 100;
   ExpectRefused(Object(raw), "impossible");
+}
+
+// --- Format version 2 --------------------------------------------------------
+
+std::vector<uint8_t> V2(Codec codec, uint32_t payload, Cipher cipher) {
+  ObjectHeader header;
+  header.version = kObjectFormatV2;
+  header.codec = codec;
+  header.cipher = cipher;
+  header.plain_length = kBlockSize;
+  header.payload_length = payload;
+  std::vector<uint8_t> body(header.body_size());
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<uint8_t>(i);
+  std::vector<uint8_t> object;
+  BuildObject(header, body, &object);
+  return object;
+}
+
+TEST(ObjectFormatV2Test, LayoutIsTheDocumentedOne) {
+  auto object = V2(Codec::kZstd, 3, Cipher::kNone);
+  ASSERT_EQ(object.size(), 16u + 3u + 8u);
+  const uint8_t expected[19] = {'U', 'S', 'B', 'D', 2, 1, 0, 0, 0, 0x10,
+                                0,   0,   3,   0,   0, 0, 0, 1, 2};
+  EXPECT_TRUE(std::equal(expected, expected + 19, object.begin()));
+  // The checksum: XXH64 of the 19 bytes before it, little-endian.
+  uint64_t stored = 0;
+  for (int i = 0; i < 8; ++i) stored |= uint64_t{object[19 + i]} << (8 * i);
+  EXPECT_EQ(stored, Xxh64(std::span(object).first(19)));
+  EXPECT_EQ(V2(Codec::kNone, kBlockSize, Cipher::kNone).size(),
+            kBlockSize + 24u);
+  EXPECT_EQ(V2(Codec::kNone, kBlockSize, Cipher::kAes256Gcm).size(),
+            kBlockSize + 16u + 12u + 16u + 8u);
+}
+
+TEST(ObjectFormatV2Test, EveryKindChecksOut) {
+  for (Cipher cipher : {Cipher::kNone, Cipher::kAes256Gcm}) {
+    for (auto [codec, payload] :
+         {std::pair{Codec::kNone, kBlockSize}, std::pair{Codec::kZstd, 1u},
+          std::pair{Codec::kZstd, kBlockSize - 25}}) {
+      auto object = V2(codec, payload, cipher);
+      auto header = CheckStoredObject(object, kBlockSize, 1);
+      ASSERT_TRUE(header.ok()) << header.status().ToString();
+      EXPECT_EQ(header->version, kObjectFormatV2);
+      EXPECT_EQ(header->codec, codec);
+      EXPECT_EQ(header->cipher, cipher);
+      EXPECT_EQ(ObjectBody(object, *header).size(), header->body_size());
+    }
+  }
+}
+
+TEST(ObjectFormatV2Test, NoV2ObjectIsBlockSized) {
+  // A zstd payload that would make the object a block long is impossible.
+  auto object = V2(Codec::kZstd, kBlockSize - 24, Cipher::kNone);
+  ASSERT_EQ(object.size(), kBlockSize);
+  auto header = CheckStoredObject(object, kBlockSize, 5);
+  ASSERT_FALSE(header.ok());
+  EXPECT_NE(header.status().message().find("impossible"), std::string::npos);
+}
+
+TEST(ObjectFormatV2Test, EveryFlippedBitIsARetryableChecksumMismatch) {
+  auto object = V2(Codec::kZstd, 40, Cipher::kAes256Gcm);
+  for (size_t i = 0; i < object.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      auto bad = object;
+      bad[i] ^= static_cast<uint8_t>(1 << bit);
+      auto header = CheckStoredObject(bad, kBlockSize, 42);
+      ASSERT_FALSE(header.ok()) << i << "/" << bit;
+      const Status& status = header.status();
+      ASSERT_TRUE(status.corrupt()) << status.ToString();
+      ASSERT_TRUE(status.retryable());
+      ASSERT_NE(status.message().find("block 42 (0x2a)"), std::string::npos);
+      // Flipping the version byte to 1 makes a version 1 object of the
+      // wrong length; every other flip breaks the checksum.
+      if (!(i == 4 && bad[4] == kObjectFormatV1)) {
+        ASSERT_NE(status.message().find("checksum mismatch"), std::string::npos)
+            << status.message();
+      }
+    }
+  }
+}
+
+TEST(ObjectFormatV2Test, TruncatedOrExtendedObjectsAreCorrupt) {
+  auto object = V2(Codec::kZstd, 40, Cipher::kNone);
+  for (size_t n : {size_t{0}, size_t{10}, size_t{23}, object.size() - 1}) {
+    auto header = CheckStoredObject(std::span(object).first(n), kBlockSize, 3);
+    ASSERT_FALSE(header.ok()) << n;
+    EXPECT_TRUE(header.status().corrupt()) << n;
+  }
+  object.push_back(0);
+  EXPECT_TRUE(CheckStoredObject(object, kBlockSize, 3).status().corrupt());
+}
+
+TEST(ObjectFormatV2Test, AnImpossibleObjectWithAGoodChecksumIsNotRetried) {
+  // Written like that (another volume's block size): retrying cannot help.
+  auto object = V2(Codec::kZstd, 40, Cipher::kNone);
+  auto header = CheckStoredObject(object, 2 * kBlockSize, 3);
+  ASSERT_FALSE(header.ok());
+  EXPECT_EQ(header.status().code(), EIO);
+  EXPECT_FALSE(header.status().retryable());
+  EXPECT_NE(header.status().message().find("another volume"),
+            std::string::npos);
+}
+
+TEST(ObjectFormatV2Test, AV1ObjectThatDoesNotParseIsRetried) {
+  // No checksum to tell a damaged version 1 object from a bad one.
+  auto object = Object(Zstd(100));
+  object.pop_back();
+  auto header = CheckStoredObject(object, kBlockSize, 3);
+  ASSERT_FALSE(header.ok());
+  EXPECT_TRUE(header.status().corrupt());
+  EXPECT_NE(header.status().message().find("truncated"), std::string::npos);
+  EXPECT_TRUE(CheckStoredObject(Object(Zstd(100)), kBlockSize, 3).ok());
 }
 
 TEST(ObjectFormatTest, NamesAreThoseOfTheMetadata) {

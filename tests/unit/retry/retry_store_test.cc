@@ -476,8 +476,9 @@ TEST_F(RetryStoreTest, GeometryCapabilitiesAndStatsOfTheLayerBelowShowThrough) {
   std::vector<std::string> names;
   for (const auto& e : stats) names.push_back(e.name);
   EXPECT_EQ(names, (std::vector<std::string>{"retry.retries", "retry.recovered",
-                                             "retry.giveups", "memory.reads",
-                                             "memory.writes", "memory.trims"}));
+                                             "retry.giveups", "retry.corrupt",
+                                             "memory.reads", "memory.writes",
+                                             "memory.trims"}));
   EXPECT_EQ(Stat(*store_, "memory.writes"), 1u);
 }
 
