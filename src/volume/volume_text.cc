@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 
+#include "util/xxh64.h"
+
 namespace usbd {
 namespace {
 
@@ -35,6 +37,21 @@ std::string Quote(std::string_view text) {
   return out + "'";
 }
 
+constexpr std::string_view kChecksumPrefix = "checksum=xxh64:";
+constexpr size_t kChecksumDigits = 16;
+
+uint64_t TextHash(std::string_view text) {
+  return Xxh64(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+std::string Hex16(uint64_t value) {
+  char hex[20];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(value));
+  return hex;
+}
+
 }  // namespace
 
 std::string FormatVolumeText(std::string_view magic, uint32_t version,
@@ -42,7 +59,40 @@ std::string FormatVolumeText(std::string_view magic, uint32_t version,
   std::string text(magic);
   text += ' ' + std::to_string(version) + '\n';
   for (const auto& [key, value] : entries) text += key + '=' + value + '\n';
+  text += std::string(kChecksumPrefix) + Hex16(TextHash(text)) + '\n';
   return text;
+}
+
+Status VerifyVolumeText(std::span<const uint8_t> bytes, const std::string& key,
+                        size_t* covered) {
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()),
+                        bytes.size());
+  if (covered != nullptr) *covered = text.size();
+  if (text.find("checksum=") == std::string_view::npos &&
+      text.find("xxh64:") == std::string_view::npos) {
+    return Status::Ok();  // written by an earlier usbd
+  }
+  auto corrupt = [&](const std::string& detail) {
+    return Status::Corrupt("object '" + key +
+                           "' is corrupt: checksum mismatch (" + detail +
+                           "); not used");
+  };
+  if (!text.ends_with('\n')) return corrupt("no end of line after it");
+  size_t start = text.rfind('\n', text.size() - 2);
+  start = start == std::string_view::npos ? 0 : start + 1;
+  std::string_view line = text.substr(start, text.size() - 1 - start);
+  std::string_view digits =
+      line.substr(std::min(line.size(), kChecksumPrefix.size()));
+  if (!line.starts_with(kChecksumPrefix) ||
+      !IsLowerHex(digits, kChecksumDigits)) {
+    return corrupt("the last line is not a checksum line: " + Quote(line));
+  }
+  const std::string computed = Hex16(TextHash(text.substr(0, start)));
+  if (digits != computed) {
+    return corrupt("stored " + std::string(digits) + ", computed " + computed);
+  }
+  if (covered != nullptr) *covered = start;
+  return Status::Ok();
 }
 
 Result<TextEntries> ParseVolumeText(std::span<const uint8_t> bytes,
@@ -57,8 +107,12 @@ Result<TextEntries> ParseVolumeText(std::span<const uint8_t> bytes,
     return fail(std::to_string(bytes.size()) + " bytes, more than " +
                 std::to_string(kMaxVolumeTextSize));
   }
-  std::string_view text(reinterpret_cast<const char*>(bytes.data()),
-                        bytes.size());
+  size_t covered;
+  Status verified = VerifyVolumeText(bytes, key, &covered);
+  if (!verified.ok()) {
+    return Status::Corrupt(what + " " + verified.message());
+  }
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()), covered);
   size_t eol = text.find('\n');
   std::string_view first = text.substr(0, eol);
   // The version first: a newer format may change everything after it.
@@ -80,7 +134,12 @@ Result<TextEntries> ParseVolumeText(std::span<const uint8_t> bytes,
   if (*found != version) {
     return fail("format " + std::to_string(*found) + " is not supported");
   }
-  if (eol == std::string_view::npos) return fail("cut short in line 1");
+  // Cut short: more likely a transfer than the object; worth reading again.
+  auto cut = [&](const std::string& detail) {
+    return Status::Corrupt(what + " object '" + key +
+                           "' is invalid: " + detail);
+  };
+  if (eol == std::string_view::npos) return cut("cut short in line 1");
 
   TextEntries entries;
   std::set<std::string, std::less<>> seen;
@@ -89,7 +148,7 @@ Result<TextEntries> ParseVolumeText(std::span<const uint8_t> bytes,
     std::string where = "line " + std::to_string(line) + ": ";
     eol = text.find('\n', pos);
     if (eol == std::string_view::npos) {
-      return fail(where + "cut short (no end of line)");
+      return cut(where + "cut short (no end of line)");
     }
     std::string_view entry = text.substr(pos, eol - pos);
     pos = eol + 1;
@@ -206,6 +265,7 @@ Result<std::optional<std::vector<uint8_t>>> GetWithRetry(
   Status status = RetryWithBackoff(retry, what, [&] {
     auto got = store.Get(key);
     if (!got.ok()) return got.status();
+    if (got->has_value()) USBD_RETURN_IF_ERROR(VerifyVolumeText(**got, key));
     object = std::move(got).value();
     return Status::Ok();
   });

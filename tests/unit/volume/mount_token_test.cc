@@ -295,7 +295,8 @@ TEST(MountTokenTest, ParseIsStrictWhereItMatters) {
     return ParseMountToken(
         std::span(reinterpret_cast<const uint8_t*>(t.data()), t.size()), kKey);
   };
-  auto parsed = parse(text + "x-future=1\nfuture=2\n");
+  auto parsed =
+      parse(testing::WithoutChecksum(text) + "x-future=1\nfuture=2\n");
   ASSERT_TRUE(parsed.ok()) << "unknown keys are ignored";
   EXPECT_EQ(parsed->Describe(), "host h pid 5 since 2026-01-02T03:04:05Z");
   auto newer = parse("usbd-mounted 2\n");
@@ -308,6 +309,8 @@ TEST(MountTokenTest, ParseIsStrictWhereItMatters) {
   self.machine = "m";
   auto never_running = [](uint64_t, uint64_t) { return false; };
   for (size_t length = 0; length < text.size(); ++length) {
+    // Without its checksum line: a token of a usbd before checksums.
+    if (length == testing::WithoutChecksum(text).size()) continue;
     auto cut = parse(text.substr(0, length));
     if (length == without_identity) {
       ASSERT_TRUE(cut.ok());
@@ -316,7 +319,7 @@ TEST(MountTokenTest, ParseIsStrictWhereItMatters) {
       continue;
     }
     ASSERT_FALSE(cut.ok()) << length;
-    EXPECT_EQ(cut.status().code(), EIO);
+    EXPECT_TRUE(cut.status().code() == EIO || cut.status().corrupt());
   }
 }
 
