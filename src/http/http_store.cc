@@ -1,5 +1,7 @@
 #include "http/http_store.h"
 
+#include "http/sigv4.h"
+
 namespace usbd {
 namespace {
 
@@ -22,7 +24,7 @@ class HttpObjectStore : public ObjectStore {
   }
 
   Status Put(const std::string& key, std::span<const uint8_t> data) override {
-    auto response = Send("PUT", key, data, 0);
+    auto response = Send("PUT", key, data, 0, Md5Base64(data));
     if (!response.ok()) return response.status();
     if (response->status / 100 != 2) return Fail("PUT", key, *response);
     return Status::Ok();
@@ -60,12 +62,15 @@ class HttpObjectStore : public ObjectStore {
 
  private:
   Result<HttpResponse> Send(const std::string& method, const std::string& key,
-                            std::span<const uint8_t> body,
-                            size_t expected_size) {
+                            std::span<const uint8_t> body, size_t expected_size,
+                            const std::string& content_md5 = "") {
     HttpRequest request;
     request.method = method;
     request.url = options_.base_url + UriEncode(key, true);
     if (!options_.header.empty()) request.secret_header = &options_.header;
+    if (!content_md5.empty()) {
+      request.headers.emplace_back("Content-MD5", content_md5);
+    }
     request.body = body;
     request.expected_body_size = expected_size;
     return client_.Perform(request);

@@ -7,8 +7,10 @@
 // possible over plain HTTP: List returns ENOTSUP, so `--listBlocks` cannot
 // be used with this store. Keys are percent-encoded, '/' kept. Status codes
 // are classified as for S3 (curl_client.h: HttpStatusError); 404 on GET and
-// HEAD is a missing object, on DELETE success. No Content-MD5 is sent:
-// servers of this kind do not check it.
+// HEAD is a missing object, on DELETE success. Every PUT carries
+// Content-MD5 (RFC 1864), for servers and proxies that check it; nothing is
+// verified on GET here (plain servers send no content hash): the objects
+// carry their own checksum (codec/object_format.h).
 //
 // Thread safety and the rest of the contract: see object_store.h.
 #ifndef USBD_HTTP_HTTP_STORE_H_

@@ -1,5 +1,8 @@
 #include "http/s3_store.h"
 
+#include <strings.h>
+
+#include <cctype>
 #include <ctime>
 
 #include "http/s3_xml.h"
@@ -90,6 +93,7 @@ class S3ObjectStore : public ObjectStore {
       return std::optional<std::vector<uint8_t>>();
     }
     if (response->status / 100 != 2) return Fail("GET", key, *response);
+    USBD_RETURN_IF_ERROR(CheckETag(key, *response));
     return std::optional<std::vector<uint8_t>>(std::move(response->body));
   }
 
@@ -201,6 +205,32 @@ class S3ObjectStore : public ObjectStore {
       return response.status().WithContext("S3 " + method + " " + Name(key));
     }
     return response;
+  }
+
+  // A body that does not match its ETag, where the ETag is the MD5 of the
+  // content (see s3_store.h), is corrupt.
+  Status CheckETag(const std::string& key, const HttpResponse& response) {
+    const std::string etag = response.Header("etag");
+    if (etag.size() != 34 || etag.front() != '"' || etag.back() != '"') {
+      return Status::Ok();
+    }
+    const std::string md5 = etag.substr(1, 32);
+    for (char c : md5) {
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return Status::Ok();
+    }
+    std::string sse = response.Header("x-amz-server-side-encryption");
+    if (sse.starts_with("aws:kms") ||
+        !response.Header("x-amz-server-side-encryption-customer-algorithm")
+             .empty()) {
+      return Status::Ok();
+    }
+    std::string body_md5 = Md5Hex(response.body);
+    if (strcasecmp(body_md5.c_str(), md5.c_str()) == 0) return Status::Ok();
+    return Status::Corrupt("S3 GET " + Name(key) + ": the body (" +
+                           std::to_string(response.body.size()) +
+                           " bytes, MD5 " + body_md5 +
+                           ") does not match its ETag " + etag +
+                           ": corrupt in transit or at rest");
   }
 
   // The one clear error for a failed S3 request.

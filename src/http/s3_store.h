@@ -8,11 +8,15 @@
 //
 // Every PUT carries Content-MD5 (the server rejects a corrupted upload) and
 // the configured x-amz-storage-class, x-amz-server-side-encryption and
-// x-amz-acl headers. A GET 404 is "no such object" unless the body says
-// NoSuchBucket, which is an error. Errors carry S3's <Code> and <Message>;
-// credential errors (SignatureDoesNotMatch, InvalidAccessKeyId,
-// AccessDenied, ExpiredToken, RequestTimeTooSkewed...) are not retryable and
-// say which access key id and which bucket, never the secret.
+// x-amz-acl headers. Every GET whose ETag is a plain MD5 (32 hex digits in
+// quotes: not a multipart "-N" one, and not under SSE-KMS or SSE-C, whose
+// ETags are not the MD5 of the content) checks the body against it; a
+// mismatch is Status::Corrupt (retryable) naming the object. That is the
+// only check of the raw blocks of volumes written by earlier usbd. A GET 404 is
+// "no such object" unless the body says NoSuchBucket, which is an error. Errors
+// carry S3's <Code> and <Message>; credential errors (SignatureDoesNotMatch,
+// InvalidAccessKeyId, AccessDenied, ExpiredToken, RequestTimeTooSkewed...) are
+// not retryable and say which access key id and which bucket, never the secret.
 //
 // Thread safety and the rest of the contract: see object_store.h.
 #ifndef USBD_HTTP_S3_STORE_H_

@@ -97,6 +97,10 @@ std::string Md5Base64(std::span<const uint8_t> data) {
   return Base64(Digest(EVP_md5(), data));
 }
 
+std::string Md5Hex(std::span<const uint8_t> data) {
+  return Hex(Digest(EVP_md5(), data));
+}
+
 std::string AmzDate(std::time_t t) {
   struct tm tm;
   gmtime_r(&t, &tm);

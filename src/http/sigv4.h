@@ -82,6 +82,8 @@ std::vector<std::pair<std::string, std::string>> SignS3Request(
 std::string Sha256Hex(std::span<const uint8_t> data);
 // Base64 of the MD5 of `data` (the Content-MD5 header).
 std::string Md5Base64(std::span<const uint8_t> data);
+// Lower-case hex of the MD5 of `data` (an S3 ETag of a simple upload).
+std::string Md5Hex(std::span<const uint8_t> data);
 
 }  // namespace usbd
 

@@ -37,6 +37,7 @@ TEST(HttpStoreTest, RequestsGoUnderTheBaseUrlWithTheStaticHeader) {
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0].target, "/vol/a/00000001");
   EXPECT_EQ(requests[0].headers["authorization"], "Bearer t0k");
+  EXPECT_EQ(requests[0].headers["content-md5"], "O1uYUlZ+92GKrH9fLXTvdA==");
   EXPECT_EQ(requests[1].headers["authorization"], "Bearer t0k");
 }
 

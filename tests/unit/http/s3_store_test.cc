@@ -135,6 +135,40 @@ TEST(S3StoreTest, ServerSideTroubleIsRetryable) {
   EXPECT_FALSE(store->Put("k", std::vector<uint8_t>(3, 1)).retryable());
 }
 
+// "hello": MD5 5d41402abc4b2a76b9719d911017c592.
+TEST(S3StoreTest, GetChecksTheBodyAgainstAnMd5ETag) {
+  TestHttpServer server([](const ReceivedRequest& r) {
+    if (r.target.ends_with("/good")) {
+      return Respond(200, "hello",
+                     "ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\n");
+    }
+    if (r.target.ends_with("/multipart")) {
+      return Respond(200, "hello",
+                     "ETag: \"5d41402abc4b2a76b9719d911017c592-2\"\r\n");
+    }
+    if (r.target.ends_with("/kms")) {
+      return Respond(200, "hellO",
+                     "ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\n"
+                     "x-amz-server-side-encryption: aws:kms\r\n");
+    }
+    return Respond(200, "hellO",
+                   "ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\n");
+  });
+  auto store = MustCreate(Options(server.url()));
+  EXPECT_TRUE(store->Get("good").ok());
+  EXPECT_TRUE(store->Get("multipart").ok()) << "not an MD5: not checked";
+  EXPECT_TRUE(store->Get("kms").ok()) << "not an MD5 under SSE-KMS";
+  auto got = store->Get("vol/flipped");
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.status().corrupt());
+  EXPECT_TRUE(got.status().retryable());
+  EXPECT_NE(got.status().message().find("s3://bucket/vol/flipped"),
+            std::string::npos)
+      << got.status().message();
+  EXPECT_NE(got.status().message().find("does not match its ETag"),
+            std::string::npos);
+}
+
 TEST(S3StoreTest, HeadReportsSize) {
   TestHttpServer server([](const ReceivedRequest& r) {
     if (r.target.ends_with("/absent")) return Respond(404);
