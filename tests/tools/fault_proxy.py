@@ -18,6 +18,12 @@ Faults (the rule's "mode"):
   truncate  forward, then send the response headers with the full
             Content-Length but only `keep` bytes of the body (default half),
             then close
+  flip      forward, then send the whole response with one byte of its body
+            changed (XOR `xor`, default 0xff) at `offset` (default: a random
+            position; negative counts from the end): a body corrupted in
+            transit that every length and status check lets through. Only
+            2xx responses with a body are changed (others pass unchanged,
+            and do not count as fired)
 
 Rule fields (JSON object, or key=value pairs joined by commas on the
 command line; lists as "GET|PUT"):
@@ -30,7 +36,7 @@ command line; lists as "GET|PUT"):
   skip      let this many matching requests through before arming
   when      "before" (default: the store never sees the request) or "after"
             (the store handles the request, the client sees the fault)
-  status, code, message, retry_after, seconds, keep: as above
+  status, code, message, retry_after, seconds, keep, offset, xor: as above
 
 Rules are tried in order; the first one that fires wins.
 
@@ -68,7 +74,7 @@ HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
     "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
 }
-MODES = ("status", "reset", "drop", "stall", "truncate")
+MODES = ("status", "reset", "drop", "stall", "truncate", "flip")
 DEFAULT_CODES = {
     429: "TooManyRequests",
     500: "InternalError",
@@ -86,7 +92,8 @@ class Rule:
     """One fault: what it matches, what it does, how often."""
 
     FIELDS = ("mode", "methods", "path", "count", "rate", "skip", "when",
-              "status", "code", "message", "retry_after", "seconds", "keep")
+              "status", "code", "message", "retry_after", "seconds", "keep",
+              "offset", "xor")
 
     def __init__(self, spec):
         if not isinstance(spec, dict):
@@ -120,6 +127,9 @@ class Rule:
             self.seconds = float(spec.get("seconds", 30.0))
             keep = spec.get("keep")
             self.keep = None if keep is None else int(keep)
+            offset = spec.get("offset")
+            self.offset = None if offset is None else int(offset)
+            self.xor = int(str(spec.get("xor", 0xff)), 0)
             retry_after = spec.get("retry_after")
             self.retry_after = None if retry_after is None else int(retry_after)
         except (TypeError, ValueError) as e:
@@ -128,11 +138,14 @@ class Rule:
             raise RuleError("rate must be within [0, 1]")
         if not 100 <= self.status <= 599:
             raise RuleError("status must be an HTTP status code")
-        self.when = str(spec.get("when", "after" if mode == "truncate" else "before"))
+        if not 1 <= self.xor <= 255:
+            raise RuleError("xor must be 1..255")
+        needs_response = mode in ("truncate", "flip")
+        self.when = str(spec.get("when", "after" if needs_response else "before"))
         if self.when not in ("before", "after"):
             raise RuleError("when must be before or after")
-        if mode == "truncate" and self.when != "after":
-            raise RuleError("truncate needs the store's response: when=after")
+        if needs_response and self.when != "after":
+            raise RuleError(mode + " needs the store's response: when=after")
         self.code = str(spec.get("code", DEFAULT_CODES.get(self.status, "InjectedFault")))
         self.message = str(spec.get("message", "injected by fault_proxy"))
         self.remaining = self.count
@@ -224,6 +237,28 @@ class FaultProxy(http.server.ThreadingHTTPServer):
                 self.stats["faults"][rule.mode] += 1
                 return rule
         return None
+
+    def flip(self, rule, response, target):
+        """The response with one body byte changed, when it is a 2xx with
+        a body; otherwise unchanged, and the rule's firing is undone."""
+        status, reason, headers, body = response
+        if not 200 <= status < 300 or not body:
+            with self.lock:
+                rule.fired -= 1
+                if rule.remaining >= 0:
+                    rule.remaining += 1
+                self.stats["faults"]["flip"] -= 1
+            return response
+        with self.lock:
+            if rule.offset is None:
+                offset = self.rng.randrange(len(body))
+            else:
+                offset = rule.offset % len(body)
+        data = bytearray(body)
+        data[offset] ^= rule.xor
+        self.log("%s: flipped byte %d of %d (xor 0x%02x)"
+                 % (target, offset, len(body), rule.xor))
+        return status, reason, headers, bytes(data)
 
     def state(self):
         with self.lock:
@@ -331,6 +366,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.reply(response)
         elif rule.mode == "truncate":
             self.reply(response, truncate=True, keep=rule.keep)
+        elif rule.mode == "flip":
+            self.reply(self.server.flip(rule, response, self.path))
 
     def send_error_xml(self, rule):
         reason = http.HTTPStatus(rule.status).phrase if rule.status in \

@@ -286,6 +286,26 @@ check "truncate: by default half the body is sent" eq "$(wc -c <"$work/got" | tr
 check "after the rules are used up, GET is whole again" \
   sh -c "curl -s '$F/blob' | cmp -s - '$work/files/blob'"
 
+ctl "$F" PUT '{"mode":"flip","offset":100,"xor":"0x01","count":1}' >/dev/null
+curl -s -o "$work/got" "$F/blob"; rc=$?
+check "flip: the GET completes (curl exit 0)" eq "$rc" 0
+check "flip: the body has its full length" eq "$(wc -c <"$work/got" | tr -d ' ')" 102400
+check "flip: exactly one byte differs, the one at offset 100" \
+  eq "$(cmp -l "$work/got" "$work/files/blob" | awk '{print $1 - 1}' | tr '\n' ' ')" "100 "
+check "flip: it fired once" eq "$(ctl "$F" GET | json 'd["stats"]["faults"]["flip"]')" 1
+check "flip: used up, GET is whole again" \
+  sh -c "curl -s '$F/blob' | cmp -s - '$work/files/blob'"
+ctl "$F" PUT '{"mode":"flip","count":-1}' >/dev/null
+curl -s -o "$work/got" "$F/absent"
+check "flip: a 404 is not changed and does not count" \
+  eq "$(ctl "$F" GET | json 'd["rules"][0]["fired"]')" 0
+curl -s -o "$work/got" "$F/blob"
+check "flip: a random byte of a 2xx body (1 byte differs)" \
+  eq "$(cmp -l "$work/got" "$work/files/blob" | wc -l | tr -d ' ')" 1
+check "flip: needs when=after" \
+  eq "$(code -X POST -d '{"mode":"flip","when":"before"}' "$F/__fault__")" 400
+ctl "$F" DELETE >/dev/null
+
 # --- control endpoint and command line ---------------------------------------
 check "control: invalid JSON is a 400" eq "$(code -X POST -d '{nope' "$E/__fault__")" 400
 check "control: an unknown field is a 400" eq "$(code -X POST -d '{"mode":"reset","bogus":1}' "$E/__fault__")" 400
