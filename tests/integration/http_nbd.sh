@@ -2,7 +2,8 @@
 # usbd on a plain HTTP store (--httpStore: nginx with its dav module) end to
 # end, with real NBD clients:
 #  1. nbdcopy round trip of a 32 MiB image; one file per non-zero block under
-#     nginx's root, each exactly a block long; zero blocks are not stored.
+#     nginx's root, each a format 2 object (16-byte header, the block, an
+#     8-byte checksum); zero blocks are not stored.
 #  2. Restart: size and block size come from the volume; a conflicting
 #     --size is refused naming both values.
 #  3. Mount token: a second usbd is refused naming host and pid, and the
@@ -62,10 +63,11 @@ for what in flush fua; do
     later_fail "the HTTP volume does not advertise NBD $what (nbdinfo --can $what: status $?), which usbd(8) promises"
 done
 for b in 0 1 63 96 255; do
-  [ "$(stat -c %s "$(block_file $b)")" -eq $BS ] ||
-    fail "object of block $b is not $BS bytes long"
+  [ "$(stat -c %s "$(block_file $b)")" -eq $((BS + 24)) ] ||
+    fail "object of block $b is not $((BS + 24)) bytes long"
   cmp -s <(dd if="$TMP/in.raw" bs=$BS skip=$b count=1 status=none) \
-    "$(block_file $b)" || fail "object of block $b does not hold its data"
+    <(tail -c +17 "$(block_file $b)" | head -c $BS) ||
+    fail "object of block $b does not hold its data"
 done
 [ ! -e "$(block_file 64)" ] && [ ! -e "$(block_file 95)" ] ||
   fail "all-zero blocks were stored"
@@ -139,7 +141,7 @@ kill -0 "$a_PID" 2>/dev/null || fail "usbd died on damaged objects"
 # Whole-block writes replace the damaged objects; everything reads back.
 for b in 3 5 6; do
   expect_op ok "$a_URI" write $((b * BS)) $BS "$TMP/in.raw"
-  [ "$(stat -c %s "$(block_file $b)")" -eq $BS ] ||
+  [ "$(stat -c %s "$(block_file $b)")" -eq $((BS + 24)) ] ||
     fail "the write did not repair the object of block $b"
 done
 rm -f "$TMP/out.raw"

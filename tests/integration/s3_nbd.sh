@@ -240,9 +240,9 @@ expect_op EIO "$f_URI" write $((5 * FBS)) $FBS
 elapsed=$(($(now_ms) - t0))
 [ $elapsed -ge 1500 ] && [ $elapsed -lt 10000 ] ||
   fail "write under a permanent 500 failed after $elapsed ms, expected about 2000"
-grep -q "usbd\[$f_PID\]: error: write of block 5 (0x5) failed after [0-9]* attempts.*giving up.*fp-00000005.*500" \
+grep -q "usbd\[$f_PID\]: error: write of block 5 (0x5) (object fp-[0-9a-f]*) failed after [0-9]* attempts.*giving up.*fp-00000005.*500" \
   "$TMP/usbd.log" || fail "the log does not name block 5 (fp-00000005) and its 500"
-n=$(grep "usbd\[$f_PID\]: error: write of block 5 (0x5) failed after" "$TMP/usbd.log" |
+n=$(grep "usbd\[$f_PID\]: error: write of block 5 (0x5) (object fp-[0-9a-f]*) failed after" "$TMP/usbd.log" |
   sed -n 's/.* failed after \([0-9]*\) attempts.*/\1/p' | head -1)
 [ "${n:-0}" -ge 2 ] || fail "the write was not retried before giving up"
 kill -0 "$f_PID" 2>/dev/null || fail "usbd died after a failed write"
@@ -267,7 +267,7 @@ expect_op ok "$f_URI" read $((4 * FBS)) $((4 * FBS)) "$TMP/f.raw"
 fault_set '{"mode":"500","methods":"GET","path":"fp-00000007","count":-1}'
 expect_op EIO "$f_URI" read $((7 * FBS)) 4096
 expect_op ok "$f_URI" read $((8 * FBS)) $FBS "$TMP/f.raw"
-grep -q "usbd\[$f_PID\]: error: read of block 7 (0x7) failed after.*fp-00000007" \
+grep -q "usbd\[$f_PID\]: error: read of block 7 (0x7) (object fp-[0-9a-f]*) failed after.*fp-00000007" \
   "$TMP/usbd.log" || fail "the log does not name block 7 (fp-00000007)"
 fault_clear
 expect_op ok "$f_URI" read $((7 * FBS)) $FBS "$TMP/f.raw"
@@ -289,7 +289,7 @@ expect_op EIO "$f_URI" write $((11 * FBS)) $FBS "$TMP/f.raw"
 elapsed=$(($(now_ms) - t0))
 [ $elapsed -lt 20000 ] ||
   fail "two requests to an unreachable store took $elapsed ms"
-grep -q "usbd\[$f_PID\]: error: read of block 10 (0xa) failed after" "$TMP/usbd.log" ||
+grep -q "usbd\[$f_PID\]: error: read of block 10 (0xa) (object fp-[0-9a-f]*) failed after" "$TMP/usbd.log" ||
   fail "the log does not name block 10 after the store became unreachable"
 kill -0 "$f_PID" 2>/dev/null || fail "usbd died while the store was unreachable"
 start_fault_proxy "$MOTO_ENDPOINT" "$port"
