@@ -44,7 +44,7 @@ elapsed=$(($(now_ms) - t0))
 echo "read from a black-holed store: EIO after $elapsed ms (budget $BUDGET_MS ms, --timeout ${TIMEOUT_S} s)"
 [ $elapsed -le $((BUDGET_MS * 3 / 2)) ] ||
   fail "a read from a black-holed store took $elapsed ms: more than the --maxRetryPause budget of $BUDGET_MS ms (+50%)"
-grep -q "usbd\[$a_PID\]: error: read of block 3 (0x3) failed after" "$TMP/usbd.log" ||
+grep -q "usbd\[$a_PID\]: error: read of block 3 (0x3) (object [^)]*) failed after" "$TMP/usbd.log" ||
   fail "the log does not name block 3 and the budget spent"
 fault_clear
 stop_named a
