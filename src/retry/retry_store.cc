@@ -93,9 +93,13 @@ Status RetryPolicy::Resume(Clock::time_point start, Status status,
 
   const Clock::time_point deadline = start + options_.max_pause_total;
   int attempts = 1;
+  // The last corruption seen: the give-up line names it even when the last
+  // attempt failed otherwise (cut short by what was left of the budget).
+  std::string corruption;
   for (Clock::time_point now = Now(); now < deadline; now = Now()) {
     const Clock::duration pause = std::min(NextPause(attempts), deadline - now);
     if (status.corrupt()) {
+      corruption = status.message();
       corrupt_.fetch_add(1, std::memory_order_relaxed);
       LogWarning(what + ": attempt " + std::to_string(attempts) +
                  " read a corrupt object (" + status.message() +
@@ -115,12 +119,18 @@ Status RetryPolicy::Resume(Clock::time_point start, Status status,
     if (!status.retryable()) return status;
   }
 
-  if (status.corrupt()) corrupt_.fetch_add(1, std::memory_order_relaxed);
+  if (status.corrupt()) {
+    corrupt_.fetch_add(1, std::memory_order_relaxed);
+    corruption.clear();  // the last error says it
+  }
   giveups_.fetch_add(1, std::memory_order_relaxed);
   std::string message = what + " failed after " + std::to_string(attempts) +
                         (attempts == 1 ? " attempt" : " attempts") + " in " +
                         FormatSeconds(Now() - start) +
                         ", giving up: " + status.ToString();
+  if (!corruption.empty()) {
+    message += "; an earlier attempt read a corrupt object: " + corruption;
+  }
   LogError(message);
   return Status::IoError(std::move(message), /*retryable=*/false);
 }

@@ -27,7 +27,9 @@
 //  - Integrity failures (Status::Corrupt: an object that failed its
 //    checksum or authentication when read back) are retried like any
 //    transient error; each failed attempt is logged as a warning (other
-//    failed attempts at debug level), so corruption is never silent.
+//    failed attempts at debug level), so corruption is never silent, and
+//    the give-up line names the last corruption seen even when the last
+//    attempt failed otherwise.
 //
 // Thread safety: RetryPolicy::Run and every method of the store may be called
 // concurrently. The injected now/sleep/random functions must then be safe to

@@ -570,6 +570,45 @@ TEST(RetryPolicyTest, GiveUpNamesTheOperation) {
   EXPECT_NE(log.find(s.message()), std::string::npos) << log;
 }
 
+// Corrupt reads are retried, each logged as a warning; a corruption that
+// persists is named in the give-up line even when the last attempt failed
+// otherwise (a timeout cut short by the end of the budget).
+TEST(RetryPolicyTest, CorruptionIsRetriedWarnedAndNamedAtGiveUp) {
+  FakeTime time;
+  RetryPolicy policy(time.Options(milliseconds(100), milliseconds(700)));
+  int calls = 0;
+  ::testing::internal::CaptureStderr();
+  Status s = policy.Run("read of block 5 (0x5) (object vol/00000005)", [&] {
+    return ++calls < 4 ? Status::Corrupt("checksum mismatch")
+                       : Status::Error(ETIMEDOUT, "timed out", true);
+  });
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(s.code(), EIO);
+  EXPECT_FALSE(s.retryable());
+  EXPECT_NE(s.message().find("giving up: timed out"), std::string::npos);
+  EXPECT_NE(s.message().find("an earlier attempt read a corrupt object: "
+                             "checksum mismatch"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(log.find("warning: read of block 5 (0x5) (object "
+                     "vol/00000005): attempt 1 read a corrupt object "
+                     "(checksum mismatch)"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(policy.stats().corrupt, 3u);
+  // A corruption that goes away: recovered.
+  calls = 0;
+  EXPECT_TRUE(policy
+                  .Run("read",
+                       [&] {
+                         return ++calls < 2 ? Status::Corrupt("flip")
+                                            : Status::Ok();
+                       })
+                  .ok());
+  EXPECT_EQ(policy.stats().recovered, 1u);
+}
+
 TEST(RetryPolicyTest, StatsCountAcrossOperations) {
   FakeTime time;
   RetryPolicy policy(time.Options(milliseconds(10), milliseconds(100)));
