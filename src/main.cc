@@ -67,7 +67,11 @@ int Run(Options options) {
   sigaddset(&signals, SIGINT);
   // --nbd: SIGHUP reopens the logs (ServeKernel calls on_hangup) instead of
   // killing the process that serves a mounted device.
-  if (options.nbd) sigaddset(&signals, SIGHUP);
+  // SIGQUIT disconnects a device that is still mounted (kernel/stop_policy.h).
+  if (options.nbd) {
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGQUIT);
+  }
   sigprocmask(SIG_BLOCK, &signals, nullptr);
   BlockStatsSignal();  // SIGUSR1: log the counters (StatsReporter)
   ::signal(SIGPIPE, SIG_IGN);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "kernel/stop_policy.h"
 #include "nbd/connection.h"
 #include "nbd/protocol.h"
 #include "util/log.h"
@@ -179,6 +180,9 @@ Result<int> ServeKernel(
   on_ready(device->path());
 
   int signal_number = 0;
+  const int device_index = device->index();
+  StopPolicy stop(device->path(),
+                  [device_index] { return DeviceInUse(device_index); });
   while (true) {
     struct pollfd fds[1] = {{signal_fd, POLLIN, 0}};
     int n = ::poll(fds, 1, 500);
@@ -199,11 +203,18 @@ Result<int> ServeKernel(
           continue;
         }
         signal_number = static_cast<int>(siginfo.ssi_signo);
-        break;
+        if (stop.OnSignal(signal_number, StopPolicy::Clock::now()) ==
+            StopPolicy::Action::kDisconnect) {
+          break;
+        }
       }
     }
     if (CountDone(slots) == slots.size()) {
       LogWarning("the kernel disconnected " + device->path());
+      break;
+    }
+    if (stop.OnTick(StopPolicy::Clock::now()) ==
+        StopPolicy::Action::kDisconnect) {
       break;
     }
   }

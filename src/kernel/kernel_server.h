@@ -9,9 +9,12 @@
 // transmission flags are the ones the handshake gave, so what the kernel is
 // told and what the server does cannot differ.
 //
-// Shutdown (a signal on signal_fd): disconnect the device (the kernel sends
-// NBD_CMD_DISC on every socket), let the requests in flight finish, wait for
-// every connection to close, and return; the caller then flushes the store.
+// Shutdown (a signal on signal_fd): once the device is not in use (see
+// stop_policy.h: a mounted device is served on until it is unmounted, or a
+// second signal or SIGQUIT forces it), disconnect the device (the kernel
+// sends NBD_CMD_DISC on every socket), let the requests in flight finish,
+// wait for every connection to close, and return; the caller then flushes
+// the store.
 #ifndef USBD_KERNEL_KERNEL_SERVER_H_
 #define USBD_KERNEL_KERNEL_SERVER_H_
 
@@ -36,7 +39,7 @@ struct KernelServeOptions {
   // export's preferred block size (4096 for object blocks >= 4 KiB).
   uint32_t block_size = 0;
   uint32_t timeout_seconds = 0;              // see AttachOptions
-  uint32_t dead_conn_timeout_seconds = 120;  // see AttachOptions
+  uint32_t dead_conn_timeout_seconds = 600;  // see AttachOptions
   NbdInterface interface = NbdInterface::kAuto;
   std::string lock_dir = "/run/usbd";
   // Called on SIGHUP (when the signalfd includes it), which does not stop
@@ -58,8 +61,8 @@ Result<ClientHandshake> NegotiateAsClient(int fd,
                                           const std::string& export_name);
 
 // Serves `frontend` on a kernel NBD device until a signal other than SIGHUP
-// is readable on `signal_fd` (a signalfd) or the device is disconnected from
-// outside
+// that StopPolicy obeys is read from `signal_fd` (a signalfd: SIGTERM,
+// SIGINT, SIGQUIT), or the device is disconnected from outside
 // (`nbd-client -d`). Calls `on_ready(device_path)` once the device is usable.
 // Returns the signal number (0: disconnected from outside). The device is
 // disconnected and every connection closed when it returns.

@@ -329,11 +329,6 @@ Status NbdDevice::AttachIoctl(const AttachOptions& options,
 Status NbdDevice::Detach() {
   if (!attached_) return Status::Ok();
   attached_ = false;
-  std::string mount_point = MountPointOf(index_);
-  if (!mount_point.empty()) {
-    LogWarning(path() + " is still mounted on " + mount_point +
-               ": disconnecting anyway (unmount it before stopping usbd)");
-  }
   Status status;
   if (netlink_ && !DeviceConnected(index_)) {
     // Disconnected from outside (nbd-client -d): nothing left to do.

@@ -95,6 +95,11 @@ void ProtectFromMemoryDeadlock(bool lock_memory);
 
 // Where /dev/nbdINDEX (or one of its partitions) is mounted, or "".
 std::string MountPointOf(int index);
+// Why /dev/nbdINDEX must not be disconnected now, or "" when it is free:
+// it (or a partition) is mounted in our mount namespace (named), or an
+// exclusive open of it fails with EBUSY (mounted in another namespace, or
+// held by device-mapper, md or swap). Opening does no I/O.
+std::string DeviceInUse(int index);
 
 // Netlink messages (exposed for the unit tests). `command` is
 // NBD_CMD_CONNECT or NBD_CMD_RECONFIGURE.

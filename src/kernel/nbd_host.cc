@@ -3,6 +3,7 @@
 #include "kernel/nbd_host.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -189,6 +190,24 @@ std::string MountPointOf(int index) {
     std::string id, parent, number, root, mount_point;
     if (!(fields >> id >> parent >> number >> root >> mount_point)) continue;
     if (numbers.count(number)) return mount_point;
+  }
+  return "";
+}
+
+std::string DeviceInUse(int index) {
+  std::string mount_point = MountPointOf(index);
+  if (!mount_point.empty()) return "mounted on " + mount_point;
+  // A mounted file system (in any mount namespace), device-mapper, md and
+  // swap all claim the device exclusively; so does a partition's user.
+  std::string path = "/dev/nbd" + std::to_string(index);
+  int fd = ::open(path.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK);
+  if (fd >= 0) {
+    ::close(fd);
+    return "";
+  }
+  if (errno == EBUSY) {
+    return "in use (held exclusively: mounted in another mount namespace, "
+           "or used by device-mapper, md or swap)";
   }
   return "";
 }
