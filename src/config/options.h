@@ -130,7 +130,7 @@ struct Options {
   unsigned nbd_connections = 0;          // --nbdConnections; 0: auto
   uint64_t nbd_block_size = 0;           // --nbdBlockSize; 0: auto
   unsigned nbd_timeout = 0;              // --nbdTimeout, seconds; 0: never
-  unsigned nbd_dead_conn_timeout = 120;  // --nbdDeadConnTimeout, seconds
+  unsigned nbd_dead_conn_timeout = 600;  // --nbdDeadConnTimeout, seconds
   bool nbd_ioctl = false;                // --nbdIoctl
 
   // --- Block cache (cache/cache_store.h) -----------------------------------
