@@ -5,7 +5,8 @@
 # read-only over 9p with a tmpfs overlay on top (so every tool and the usbd
 # binary of the host are there, and nothing on the host is changed).
 #
-#   tests/vm/run_vm.sh [--net] SCENARIO [ARGS...]
+#   tests/vm/run_vm.sh [--net] [--disk FILE] [--systemd ROOTFS]
+#                      [--kill-on MARKER] SCENARIO [ARGS...]
 #
 # Inside the VM, SCENARIO runs as root with bash, with /run on tmpfs and /tmp on
 # the overlay (writable), the environment variables USBD, top_srcdir and top_builddir passed
@@ -13,6 +14,16 @@
 # (files left there are kept in $VM_KEEP, if set, after the run). Its output
 # is shown on the console and this script exits with its exit status.
 # --net adds qemu's user network (the host's loopback is 10.0.2.2).
+# --disk FILE attaches FILE (raw, holding an ext4 file system) as a virtio
+# disk, mounted at /persist: what is written there survives the VM.
+# --systemd ROOTFS boots Debian's systemd as PID 1 (udev and all) instead:
+# the files of the directory ROOTFS are laid over the root first (units,
+# /etc/fstab, ...), units the host enables that cannot work in the VM are
+# masked, and SCENARIO runs as the unit usbd-vm-job.service once
+# multi-user.target is reached; the VM powers off when it ends.
+# --kill-on MARKER kills qemu (-9: a power cut) as soon as MARKER shows on
+# the console, and exits 0 then (the scenario prints MARKER only when all
+# went well so far).
 #
 # Exits 77 (SKIP) when qemu-system-x86_64, a kernel image with nbd.ko, or
 # busybox-static is missing (see contrib/debian-packages.txt); 1 when the VM
@@ -27,11 +38,23 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${VM_MEMORY:=1024}"
 
 NET=no
-if [ "${1:-}" = --net ]; then
-  NET=yes
-  shift
-fi
-[ $# -ge 1 ] || { echo "usage: $0 [--net] SCENARIO [ARGS...]" >&2; exit 2; }
+DISK=
+SYSTEMD_ROOTFS=
+KILL_ON=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --net) NET=yes; shift ;;
+    --disk) DISK=$(realpath "$2"); shift 2 ;;
+    --systemd) SYSTEMD_ROOTFS=$(realpath "$2"); shift 2 ;;
+    --kill-on) KILL_ON=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -ge 1 ] || {
+  echo "usage: $0 [--net] [--disk FILE] [--systemd ROOTFS] [--kill-on MARKER]" \
+    "SCENARIO [ARGS...]" >&2
+  exit 2
+}
 SCENARIO=$(realpath "$1")
 shift
 
@@ -102,7 +125,7 @@ add_module() {
   fi
 }
 for module in virtio_pci 9pnet_virtio 9p overlay crc32c_generic ext4 \
-  virtio_net; do
+  virtio_net virtio_blk; do
   add_module "$module"
 done
 
@@ -128,6 +151,12 @@ chmod +x "$ROOT/init" "$ROOT/stage2"
 
 # --- the job the VM runs --------------------------------------------------
 mkdir -p "$WORK/out"
+# Under systemd the trees shared on their own (below) are hidden by its own
+# /run and /dev/shm: the scenario runs from the result share.
+if [ -n "$SYSTEMD_ROOTFS" ]; then
+  cp "$SCENARIO" "$WORK/out/scenario.sh"
+  SCENARIO=/out/scenario.sh
+fi
 quoted_args=
 for arg in "$@"; do quoted_args+=" $(printf '%q' "$arg")"; done
 cat >"$WORK/out/job.sh" <<EOF
@@ -139,6 +168,43 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 cd /tmp
 exec bash $(printf '%q' "$SCENARIO")$quoted_args
 EOF
+
+# --systemd: the root's additions, and the job as a unit.
+# no_timer_check: on a loaded host the TCG guest can miss the timer
+# check and panic ("IO-APIC + timer doesn't work").
+APPEND="console=ttyS0 quiet loglevel=4 panic=-1 no_timer_check"
+if [ -n "$SYSTEMD_ROOTFS" ]; then
+  [ -x /lib/systemd/systemd ] || skip "systemd is not installed"
+  APPEND+=" usbd.systemd=1 systemd.show_status=false"
+  ROOTFS=$WORK/out/rootfs
+  mkdir -p "$ROOTFS/etc/systemd/system/multi-user.target.wants"
+  # What the host enables (its servers, timers, gettys) has no business in
+  # the VM; remote-fs.target stays (it pulls the _netdev mounts in).
+  for unit in /etc/systemd/system/*.wants/* getty.target \
+    systemd-timesyncd.service; do
+    unit=$(basename "$unit")
+    case $unit in remote-fs.target | '*') continue ;; esac
+    ln -sf /dev/null "$ROOTFS/etc/systemd/system/$unit"
+  done
+  cat >"$ROOTFS/etc/systemd/system/usbd-vm-job.service" <<'UNIT'
+[Unit]
+Description=usbd VM test job (tests/vm/run_vm.sh)
+After=multi-user.target
+
+[Service]
+Type=oneshot
+TimeoutStartSec=infinity
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/console
+ExecStart=/bin/bash -c 'bash /out/job.sh </dev/null 2>&1 | tee /out/log; \
+  status=$${PIPESTATUS[0]}; echo $$status >/out/status; sync; \
+  echo "USBD-VM-STATUS=$$status"; systemctl poweroff -ff'
+UNIT
+  ln -sf ../usbd-vm-job.service \
+    "$ROOTFS/etc/systemd/system/multi-user.target.wants/usbd-vm-job.service"
+  cp -a "$SYSTEMD_ROOTFS/." "$ROOTFS/"
+fi
 
 # A tree under /dev or /run (a clone in /dev/shm) would be hidden inside the
 # VM by its own /dev, /dev/shm and /run: share it on its own, read-only, and
@@ -156,6 +222,10 @@ for dir in "$top_srcdir" "$top_builddir" "$(dirname "$USBD")"; do
   TREE_ARGS+=(-virtfs "local,path=$dir,mount_tag=$tag,security_model=passthrough,readonly=on,multidevs=remap")
 done
 
+DISK_ARGS=()
+if [ -n "$DISK" ]; then
+  DISK_ARGS=(-drive "file=$DISK,format=raw,if=virtio,cache=writeback")
+fi
 NET_ARGS=(-nic none)
 if [ $NET = yes ]; then
   # shellcheck disable=SC2054  # qemu's own comma syntax
@@ -167,16 +237,23 @@ START=$(date +%s)
 : >"$WORK/console.log"  # exists before tail follows it
 "$QEMU" -m "$VM_MEMORY" -smp 1 -nographic -no-reboot \
   -kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
-  -append "console=ttyS0 quiet loglevel=4 panic=-1" \
+  -append "$APPEND" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap" \
   -virtfs "local,path=$WORK/out,mount_tag=out,security_model=none" \
-  "${TREE_ARGS[@]}" "${NET_ARGS[@]}" </dev/null >"$WORK/console.log" 2>&1 &
+  "${TREE_ARGS[@]}" "${DISK_ARGS[@]}" "${NET_ARGS[@]}" </dev/null >"$WORK/console.log" 2>&1 &
 QEMU_PID=$!
 # Follow the console as it comes, stopping when qemu exits or time is up.
 tail -n +1 -f --pid="$QEMU_PID" "$WORK/console.log" &
 TAIL_PID=$!
 deadline=$((START + VM_TIMEOUT))
+KILLED=no
 while kill -0 "$QEMU_PID" 2>/dev/null; do
+  if [ -n "$KILL_ON" ] && grep -qF -- "$KILL_ON" "$WORK/console.log"; then
+    echo "vm: $KILL_ON: killing qemu (-9)"
+    kill -KILL "$QEMU_PID" 2>/dev/null || true
+    KILLED=yes
+    break
+  fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     echo "vm: no result within $VM_TIMEOUT s: killing qemu" >&2
     kill -KILL "$QEMU_PID" 2>/dev/null || true
@@ -189,6 +266,7 @@ QEMU_PID=
 wait "$TAIL_PID" 2>/dev/null || true
 echo "vm: done in $(($(date +%s) - START)) s"
 
+[ $KILLED = no ] || exit 0
 # The result: the status file on the shared directory, or else the marker
 # line on the console.
 status=

@@ -1,0 +1,68 @@
+#!/bin/bash
+# make check: crash recovery under real systemd, with the shipped unit
+# (contrib/usbd-nbd@.service, enabled) and the shipped fstab line
+# (contrib/fstab.example), over an HTTP store (nginx with dav, on the host,
+# reached from the VM at 10.0.2.2), the cache file on a persistent disk.
+# Boot 1: kill -9 usbd under a writer, several times (systemd restarts it,
+# the mount stays), fsck, `systemctl stop` with the file system mounted; then
+# a power cut (qemu killed) under a writer. Boot 2: systemd recovers, fsck,
+# every fsynced file intact. See systemd_crash_scenario.sh and run_vm.sh.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/../integration/lib.sh"
+source "$HERE/../integration/servers.sh"
+require_nginx
+require_tool mkfs.ext4
+start_nginx_dav
+
+UNIT="$top_srcdir/contrib/usbd-nbd@.service"
+FSTAB_LINE=$(grep -m 1 '^/dev/nbd0 ' "$top_srcdir/contrib/fstab.example") ||
+  fail "no /dev/nbd0 line in contrib/fstab.example"
+
+# What an administrator does (usbd(8), EXAMPLES): install usbd and the unit,
+# write nbd0.conf and nbd0.env, enable the unit, add the fstab line.
+ROOTFS=$TMP/rootfs
+SYSTEM=$ROOTFS/etc/systemd/system
+mkdir -p "$ROOTFS/usr/sbin" "$ROOTFS/etc/usbd" "$SYSTEM"
+cp "$USBD" "$ROOTFS/usr/sbin/usbd"
+cp "$UNIT" "$SYSTEM/"
+for target in $(sed -n 's/^WantedBy=//p' "$UNIT"); do
+  mkdir -p "$SYSTEM/$target.wants"
+  ln -s ../usbd-nbd@.service "$SYSTEM/$target.wants/usbd-nbd@nbd0.service"
+done
+cat >"$ROOTFS/etc/usbd/nbd0.conf" <<EOF
+[usbd]
+httpStore = true
+baseURL = http://10.0.2.2:$NGINX_PORT/
+size = 256M
+blockSize = 64k
+blockCacheFile = /persist/nbd0.cache
+blockCacheSize = 4096
+# Blocks stay dirty for 10 s: a kill -9 just after an fsync finds some.
+blockCacheWriteDelay = 10000
+EOF
+echo "USBD_VOLUME=vm/vol1" >"$ROOTFS/etc/usbd/nbd0.env"
+mkdir -p "$ROOTFS/srv/data"
+echo "$FSTAB_LINE" >"$ROOTFS/etc/fstab"
+echo "fstab: $FSTAB_LINE"
+
+# The persistent disk (/persist in the VM): the cache file, and the list of
+# fsynced files, survive the power cut.
+truncate -s 512M "$TMP/disk.img"
+mkfs.ext4 -q -F "$TMP/disk.img" || fail "mkfs.ext4 on the disk image"
+
+# TCG boots of systemd take a minute or more on a loaded machine.
+export VM_TIMEOUT=${VM_TIMEOUT:-420} VM_MEMORY=${VM_MEMORY:-1024}
+run() {  # PHASE [run_vm.sh options]
+  local phase=$1 status=0
+  shift
+  bash "$HERE/run_vm.sh" --net --disk "$TMP/disk.img" --systemd "$ROOTFS" \
+    "$@" "$HERE/systemd_crash_scenario.sh" "$phase" || status=$?
+  [ $status -ne 77 ] || exit 77
+  [ $status -eq 0 ] || fail "$phase failed (status $status)"
+}
+run boot1 --kill-on USBD-VM-RESET-NOW
+echo "--- the host killed qemu; nginx holds $(find "$NGINX_ROOT" -type f |
+  wc -l) objects"
+run boot2
+echo "PASS: crash restarts and a power cut under systemd"
