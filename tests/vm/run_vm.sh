@@ -20,14 +20,15 @@
 # the files of the directory ROOTFS are laid over the root first (units,
 # /etc/fstab, ...), units the host enables that cannot work in the VM are
 # masked, and SCENARIO runs as the unit usbd-vm-job.service once
-# multi-user.target is reached; the VM powers off when it ends.
+# multi-user.target is reached; then the VM shuts down cleanly
+# (`systemctl poweroff`: units are stopped in order).
 # --kill-on MARKER kills qemu (-9: a power cut) as soon as MARKER shows on
 # the console, and exits 0 then (the scenario prints MARKER only when all
 # went well so far).
 #
 # Exits 77 (SKIP) when qemu-system-x86_64, a kernel image with nbd.ko, or
 # busybox-static is missing (see contrib/debian-packages.txt); 1 when the VM
-# does not report a result within $VM_TIMEOUT seconds (default 170).
+# does not end (or report no result) within $VM_TIMEOUT seconds (default 170).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -199,7 +200,7 @@ StandardError=tty
 TTYPath=/dev/console
 ExecStart=/bin/bash -c 'bash /out/job.sh </dev/null 2>&1 | tee /out/log; \
   status=$${PIPESTATUS[0]}; echo $$status >/out/status; sync; \
-  echo "USBD-VM-STATUS=$$status"; systemctl poweroff -ff'
+  echo "USBD-VM-STATUS=$$status"; systemctl poweroff --no-block'
 UNIT
   ln -sf ../usbd-vm-job.service \
     "$ROOTFS/etc/systemd/system/multi-user.target.wants/usbd-vm-job.service"
@@ -247,6 +248,7 @@ tail -n +1 -f --pid="$QEMU_PID" "$WORK/console.log" &
 TAIL_PID=$!
 deadline=$((START + VM_TIMEOUT))
 KILLED=no
+TIMED_OUT=no
 while kill -0 "$QEMU_PID" 2>/dev/null; do
   if [ -n "$KILL_ON" ] && grep -qF -- "$KILL_ON" "$WORK/console.log"; then
     echo "vm: $KILL_ON: killing qemu (-9)"
@@ -255,8 +257,9 @@ while kill -0 "$QEMU_PID" 2>/dev/null; do
     break
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "vm: no result within $VM_TIMEOUT s: killing qemu" >&2
+    echo "vm: not done within $VM_TIMEOUT s: killing qemu" >&2
     kill -KILL "$QEMU_PID" 2>/dev/null || true
+    TIMED_OUT=yes
     break
   fi
   sleep 1
@@ -267,6 +270,11 @@ wait "$TAIL_PID" 2>/dev/null || true
 echo "vm: done in $(($(date +%s) - START)) s"
 
 [ $KILLED = no ] || exit 0
+if [ $TIMED_OUT = yes ]; then
+  echo "FAIL: the VM did not end (status file: $(cat "$WORK/out/status" \
+    2>/dev/null || echo none))" >&2
+  exit 1
+fi
 # The result: the status file on the shared directory, or else the marker
 # line on the console.
 status=
