@@ -96,6 +96,9 @@ Status RetryPolicy::Resume(Clock::time_point start, Status status,
   // The last corruption seen: the give-up line names it even when the last
   // attempt failed otherwise (cut short by what was left of the budget).
   std::string corruption;
+  // The first failure, named too when the last one differs (often only a
+  // timeout cut short by what was left of the budget).
+  const std::string first_failure = status.ToString();
   for (Clock::time_point now = Now(); now < deadline; now = Now()) {
     const Clock::duration pause = std::min(NextPause(attempts), deadline - now);
     if (status.corrupt()) {
@@ -130,6 +133,8 @@ Status RetryPolicy::Resume(Clock::time_point start, Status status,
                         ", giving up: " + status.ToString();
   if (!corruption.empty()) {
     message += "; an earlier attempt read a corrupt object: " + corruption;
+  } else if (attempts > 1 && first_failure != status.ToString()) {
+    message += "; the first attempt failed with: " + first_failure;
   }
   LogError(message);
   return Status::IoError(std::move(message), /*retryable=*/false);
