@@ -21,9 +21,9 @@
 #include "nbd/frontend.h"
 #include "nbd/listen.h"
 #include "nbd/server.h"
-#include "store/stack.h"
+#include "stack/build_stack.h"
 #include "util/log.h"
-#include "volume/volume_session.h"
+#include "stack/volume_session.h"
 
 namespace usbd {
 namespace {

@@ -21,7 +21,7 @@
 
 #include "crypto/secure_memory.h"
 #include "http/curl_client.h"
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "util/status.h"
 
 namespace usbd {

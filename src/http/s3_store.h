@@ -26,7 +26,7 @@
 #include <string>
 
 #include "http/curl_client.h"
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "http/sigv4.h"
 #include "util/status.h"
 

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "util/status.h"
 
 namespace usbd {

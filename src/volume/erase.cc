@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "http/object_block_store.h"
+#include "object/object_block_store.h"
 #include "util/log.h"
 #include "volume/metadata.h"
 #include "volume/mount_token.h"

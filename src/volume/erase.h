@@ -30,7 +30,7 @@
 #include <optional>
 #include <string>
 
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "retry/retry_store.h"
 #include "util/status.h"
 

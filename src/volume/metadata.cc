@@ -7,7 +7,7 @@
 #include "codec/object_format.h"
 #include "config/options.h"
 #include "crypto/encoding_settings.h"
-#include "http/object_block_store.h"
+#include "object/object_block_store.h"
 #include "util/log.h"
 #include "volume/erase.h"
 #include "volume/volume_text.h"

@@ -75,7 +75,7 @@
 #include <span>
 #include <string>
 
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "retry/retry_store.h"
 #include "util/status.h"
 

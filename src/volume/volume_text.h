@@ -38,7 +38,7 @@
 #include <utility>
 #include <vector>
 
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "retry/retry_store.h"
 #include "util/status.h"
 

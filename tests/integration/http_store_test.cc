@@ -26,7 +26,7 @@
 #include <thread>
 
 #include "http/curl_client.h"
-#include "http/object_block_store.h"
+#include "object/object_block_store.h"
 #include "http/s3_store.h"
 #include "http/sigv4.h"
 

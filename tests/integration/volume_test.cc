@@ -8,7 +8,7 @@
 #include <cstdlib>
 
 #include "http/http_store.h"
-#include "http/object_block_store.h"
+#include "object/object_block_store.h"
 #include "http/s3_store.h"
 #include "volume/erase.h"
 #include "volume/metadata.h"

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cache/cache_store.h"
-#include "cache_fixture.h"
+#include "testing/cache_fixture.h"
 
 namespace usbd::testing {
 namespace {

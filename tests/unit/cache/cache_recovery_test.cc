@@ -8,7 +8,7 @@
 #include <random>
 
 #include "cache/cache_store.h"
-#include "cache_fixture.h"
+#include "testing/cache_fixture.h"
 
 namespace usbd::testing {
 namespace {

@@ -7,8 +7,8 @@
 #include <random>
 #include <thread>
 
-#include "../store/store_contract.h"
-#include "cache_fixture.h"
+#include "testing/store_contract.h"
+#include "testing/cache_fixture.h"
 
 namespace usbd::testing {
 namespace {

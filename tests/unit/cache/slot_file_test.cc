@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "cache_test_util.h"
+#include "testing/cache_test_util.h"
 
 namespace usbd::testing {
 namespace {

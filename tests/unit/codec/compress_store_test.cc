@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "../store/store_contract.h"
+#include "testing/store_contract.h"
 #include "codec/object_format.h"
-#include "test_backends.h"
+#include "testing/test_backends.h"
 
 namespace usbd {
 namespace {

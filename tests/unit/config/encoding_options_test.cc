@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "codec/block_codec.h"
-#include "config/credentials.h"
+#include "stack/credentials.h"
 #include "config/options.h"
-#include "options_test_util.h"
+#include "testing/options_test_util.h"
 
 namespace usbd {
 namespace {

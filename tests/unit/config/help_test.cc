@@ -6,7 +6,7 @@
 
 #include "config.h"
 #include "config/options.h"
-#include "options_test_util.h"
+#include "testing/options_test_util.h"
 
 namespace usbd {
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config.h"
-#include "options_test_util.h"
+#include "testing/options_test_util.h"
 
 namespace usbd {
 namespace {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "config/options.h"
-#include "options_test_util.h"
+#include "testing/options_test_util.h"
 
 namespace usbd {
 namespace {

@@ -8,9 +8,9 @@
 #include <iterator>
 #include <tuple>
 
-#include "../store/store_contract.h"
+#include "testing/store_contract.h"
 #include "nbd/frontend.h"
-#include "test_stack.h"
+#include "testing/test_stack.h"
 
 namespace usbd {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "nbd/frontend.h"
 #include "store/memory_store.h"
-#include "test_stack.h"
+#include "testing/test_stack.h"
 
 namespace usbd {
 namespace {

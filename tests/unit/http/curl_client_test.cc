@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "test_http_server.h"
+#include "testing/test_http_server.h"
 
 namespace usbd {
 namespace {

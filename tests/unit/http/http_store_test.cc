@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_http_server.h"
+#include "testing/test_http_server.h"
 
 namespace usbd {
 namespace {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "http/sigv4.h"
-#include "test_http_server.h"
+#include "testing/test_http_server.h"
 
 namespace usbd {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "store_contract.h"
+#include "testing/store_contract.h"
 
 namespace usbd {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "store/memory_store.h"
-#include "store_contract.h"
+#include "testing/store_contract.h"
 
 namespace usbd {
 namespace {

@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "crypto/encoding_settings.h"
-#include "test_store.h"
+#include "testing/test_store.h"
 #include "volume/metadata.h"
 
 namespace usbd {

@@ -5,8 +5,8 @@
 #include <mutex>
 #include <sstream>
 
-#include "http/object_block_store.h"
-#include "test_store.h"
+#include "object/object_block_store.h"
+#include "testing/test_store.h"
 #include "volume/metadata.h"
 #include "volume/mount_token.h"
 

@@ -4,8 +4,8 @@
 
 #include <random>
 
-#include "http/object_block_store.h"
-#include "test_store.h"
+#include "object/object_block_store.h"
+#include "testing/test_store.h"
 #include "volume/mount_token.h"
 #include "volume/volume_text.h"
 

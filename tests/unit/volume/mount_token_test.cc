@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_store.h"
+#include "testing/test_store.h"
 
 namespace usbd {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_store.h"
+#include "testing/test_store.h"
 #include "volume/metadata.h"
 
 namespace usbd {

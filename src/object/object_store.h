@@ -22,8 +22,8 @@
 // threads; implementations run concurrent calls in parallel.
 //
 // Lifecycle: constructing a store does no I/O; the first call connects.
-#ifndef USBD_HTTP_OBJECT_STORE_H_
-#define USBD_HTTP_OBJECT_STORE_H_
+#ifndef USBD_OBJECT_OBJECT_STORE_H_
+#define USBD_OBJECT_OBJECT_STORE_H_
 
 #include <cstdint>
 #include <functional>
@@ -81,4 +81,4 @@ class ObjectStore {
 
 }  // namespace usbd
 
-#endif  // USBD_HTTP_OBJECT_STORE_H_
+#endif  // USBD_OBJECT_OBJECT_STORE_H_

@@ -3,8 +3,8 @@
 // raw bytes to answer (so tests can send malformed or truncated responses)
 // and whether to close the connection afterwards. One thread per
 // connection; keep-alive supported.
-#ifndef USBD_TESTS_UNIT_HTTP_TEST_HTTP_SERVER_H_
-#define USBD_TESTS_UNIT_HTTP_TEST_HTTP_SERVER_H_
+#ifndef USBD_TESTS_UNIT_TESTING_TEST_HTTP_SERVER_H_
+#define USBD_TESTS_UNIT_TESTING_TEST_HTTP_SERVER_H_
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -186,4 +186,4 @@ class TestHttpServer {
 
 }  // namespace usbd::testing
 
-#endif  // USBD_TESTS_UNIT_HTTP_TEST_HTTP_SERVER_H_
+#endif  // USBD_TESTS_UNIT_TESTING_TEST_HTTP_SERVER_H_

@@ -2,15 +2,15 @@
 //   zero -> [compress] -> [encrypt] -> retry -> bottom store
 // over a bottom store the test owns (so successive stacks are successive
 // runs of one volume, and the test can reach the stored objects).
-#ifndef USBD_TESTS_UNIT_CRYPTO_TEST_STACK_H_
-#define USBD_TESTS_UNIT_CRYPTO_TEST_STACK_H_
+#ifndef USBD_TESTS_UNIT_TESTING_TEST_STACK_H_
+#define USBD_TESTS_UNIT_TESTING_TEST_STACK_H_
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
-#include "../codec/test_backends.h"
+#include "testing/test_backends.h"
 #include "codec/compress_store.h"
 #include "crypto/encoding_settings.h"
 #include "crypto/encrypt_store.h"
@@ -83,4 +83,4 @@ inline std::unique_ptr<BlockStore> NewTestStack(Mode mode, BlockStore* bottom,
 
 }  // namespace usbd::testing
 
-#endif  // USBD_TESTS_UNIT_CRYPTO_TEST_STACK_H_
+#endif  // USBD_TESTS_UNIT_TESTING_TEST_STACK_H_

@@ -1,4 +1,4 @@
-#include "volume/dir_object_store.h"
+#include "object/dir_object_store.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "config/credentials.h"
+#include "stack/credentials.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
 // The --test directory as an ObjectStore: the volume metadata of --test
 // volumes, and the block files seen as objects.
-#include "volume/dir_object_store.h"
+#include "object/dir_object_store.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -2,13 +2,13 @@
 // (the block adapter, retry, metadata) without a server. Lists in pages of
 // `list_page_size` keys, as S3 does, so pagination is exercised too.
 // Thread-safe; objects live as long as the store.
-#ifndef USBD_HTTP_MEMORY_OBJECT_STORE_H_
-#define USBD_HTTP_MEMORY_OBJECT_STORE_H_
+#ifndef USBD_OBJECT_MEMORY_OBJECT_STORE_H_
+#define USBD_OBJECT_MEMORY_OBJECT_STORE_H_
 
 #include <cstdint>
 #include <memory>
 
-#include "http/object_store.h"
+#include "object/object_store.h"
 
 namespace usbd {
 
@@ -21,4 +21,4 @@ std::unique_ptr<ObjectStore> NewMemoryObjectStore(
 
 }  // namespace usbd
 
-#endif  // USBD_HTTP_MEMORY_OBJECT_STORE_H_
+#endif  // USBD_OBJECT_MEMORY_OBJECT_STORE_H_

@@ -1,4 +1,4 @@
-#include "store/stack.h"
+#include "stack/build_stack.h"
 
 #include <array>
 #include <atomic>
@@ -9,14 +9,14 @@
 #include "cache/cache_store.h"
 #include "codec/block_codec.h"
 #include "codec/compress_store.h"
-#include "config/credentials.h"
+#include "stack/credentials.h"
 #include "http/http_store.h"
-#include "http/object_block_store.h"
+#include "object/object_block_store.h"
 #include "http/s3_store.h"
-#include "store/dir_store.h"
+#include "object/dir_store.h"
 #include "store/memory_store.h"
 #include "store/zero_store.h"
-#include "volume/dir_object_store.h"
+#include "object/dir_object_store.h"
 
 namespace usbd {
 namespace {

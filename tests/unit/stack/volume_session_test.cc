@@ -2,7 +2,7 @@
 // VolumeSession::Open (metadata, key) then BuildStack, for --test and
 // --memory volumes, with every combination of --compress and --encrypt,
 // across successive runs of one directory.
-#include "volume/volume_session.h"
+#include "stack/volume_session.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "../store/store_contract.h"
+#include "testing/store_contract.h"
 #include "codec/block_codec.h"
 #include "store/memory_store.h"
-#include "store/stack.h"
+#include "stack/build_stack.h"
 
 namespace usbd {
 namespace {

@@ -25,8 +25,8 @@
 //
 // Objects (capabilities().objects): WriteObject/ReadObject keep a file of
 // the object's own length, written the same atomic way as a whole block.
-#ifndef USBD_STORE_DIR_STORE_H_
-#define USBD_STORE_DIR_STORE_H_
+#ifndef USBD_OBJECT_DIR_STORE_H_
+#define USBD_OBJECT_DIR_STORE_H_
 
 #include <memory>
 #include <string>
@@ -46,4 +46,4 @@ std::unique_ptr<BlockStore> NewDirStore(const DirStoreOptions& options);
 
 }  // namespace usbd
 
-#endif  // USBD_STORE_DIR_STORE_H_
+#endif  // USBD_OBJECT_DIR_STORE_H_

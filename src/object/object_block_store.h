@@ -38,14 +38,14 @@
 // request per block of every NBD block-status query.
 //
 // Thread safety: as BlockStore. Ownership: owns the ObjectStore.
-#ifndef USBD_HTTP_OBJECT_BLOCK_STORE_H_
-#define USBD_HTTP_OBJECT_BLOCK_STORE_H_
+#ifndef USBD_OBJECT_OBJECT_BLOCK_STORE_H_
+#define USBD_OBJECT_OBJECT_BLOCK_STORE_H_
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "store/block_store.h"
 
 namespace usbd {
@@ -76,4 +76,4 @@ bool ParseBlockObjectKey(const std::string& prefix, bool hash_prefix,
 
 }  // namespace usbd
 
-#endif  // USBD_HTTP_OBJECT_BLOCK_STORE_H_
+#endif  // USBD_OBJECT_OBJECT_BLOCK_STORE_H_

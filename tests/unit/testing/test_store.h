@@ -2,8 +2,8 @@
 // with counters of the writes that reach it, a switch that makes it a store
 // that cannot list (like plain HTTP), a hook run after every Put, and keys
 // whose Delete fails (not retryable), to test the failure paths.
-#ifndef USBD_TESTS_UNIT_VOLUME_TEST_STORE_H_
-#define USBD_TESTS_UNIT_VOLUME_TEST_STORE_H_
+#ifndef USBD_TESTS_UNIT_TESTING_TEST_STORE_H_
+#define USBD_TESTS_UNIT_TESTING_TEST_STORE_H_
 
 #include <atomic>
 #include <functional>
@@ -12,8 +12,8 @@
 #include <set>
 #include <string>
 
-#include "http/memory_object_store.h"
-#include "http/object_store.h"
+#include "object/memory_object_store.h"
+#include "object/object_store.h"
 
 namespace usbd {
 namespace testing {
@@ -110,4 +110,4 @@ class TestObjectStore : public ObjectStore {
 }  // namespace testing
 }  // namespace usbd
 
-#endif  // USBD_TESTS_UNIT_VOLUME_TEST_STORE_H_
+#endif  // USBD_TESTS_UNIT_TESTING_TEST_STORE_H_

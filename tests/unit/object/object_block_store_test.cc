@@ -1,10 +1,10 @@
-#include "http/object_block_store.h"
+#include "object/object_block_store.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
-#include "http/memory_object_store.h"
+#include "object/memory_object_store.h"
 
 namespace usbd {
 namespace {

@@ -4,8 +4,8 @@
 // outlives a "crashed" cache), narrowed to whole-block writes as the
 // directory and object stores are, with counters per operation, injected
 // failures, and a gate that holds uploads (Write/Trim) until opened.
-#ifndef USBD_TESTS_UNIT_CACHE_CACHE_TEST_UTIL_H_
-#define USBD_TESTS_UNIT_CACHE_CACHE_TEST_UTIL_H_
+#ifndef USBD_TESTS_UNIT_TESTING_CACHE_TEST_UTIL_H_
+#define USBD_TESTS_UNIT_TESTING_CACHE_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -216,4 +216,4 @@ inline uint64_t Stat(BlockStore& store, const std::string& name) {
 
 }  // namespace usbd::testing
 
-#endif  // USBD_TESTS_UNIT_CACHE_CACHE_TEST_UTIL_H_
+#endif  // USBD_TESTS_UNIT_TESTING_CACHE_TEST_UTIL_H_

@@ -1,4 +1,4 @@
-#include "http/memory_object_store.h"
+#include "object/memory_object_store.h"
 
 #include <map>
 #include <mutex>

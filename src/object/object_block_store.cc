@@ -1,4 +1,4 @@
-#include "http/object_block_store.h"
+#include "object/object_block_store.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,7 +1,7 @@
 // Credentials and the HTTP header, resolved after parsing; see
 // credentials.h for the order of precedence. Every message here is built
 // from option names, file names, line numbers and access key ids only.
-#include "config/credentials.h"
+#include "stack/credentials.h"
 
 #include <fcntl.h>
 #include <unistd.h>

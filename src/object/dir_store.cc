@@ -1,4 +1,4 @@
-#include "store/dir_store.h"
+#include "object/dir_store.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -24,8 +24,8 @@
 //
 // Nothing here does I/O or starts threads: the caller calls Start() after
 // daemonising.
-#ifndef USBD_STORE_STACK_H_
-#define USBD_STORE_STACK_H_
+#ifndef USBD_STACK_BUILD_STACK_H_
+#define USBD_STACK_BUILD_STACK_H_
 
 #include <cstdint>
 #include <functional>
@@ -35,7 +35,7 @@
 #include "codec/object_format.h"
 #include "config/options.h"
 #include "crypto/encrypt_store.h"
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "retry/retry_store.h"
 #include "store/block_store.h"
 
@@ -75,4 +75,4 @@ std::unique_ptr<BlockStore> NewDecodeStore(
 
 }  // namespace usbd
 
-#endif  // USBD_STORE_STACK_H_
+#endif  // USBD_STACK_BUILD_STACK_H_

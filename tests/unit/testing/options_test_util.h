@@ -1,6 +1,6 @@
 // Helpers shared by the tests of ParseOptions.
-#ifndef USBD_TESTS_UNIT_CONFIG_OPTIONS_TEST_UTIL_H_
-#define USBD_TESTS_UNIT_CONFIG_OPTIONS_TEST_UTIL_H_
+#ifndef USBD_TESTS_UNIT_TESTING_OPTIONS_TEST_UTIL_H_
+#define USBD_TESTS_UNIT_TESTING_OPTIONS_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -66,4 +66,4 @@ inline Parsed ParseWithFile(const TempFile& file,
 
 }  // namespace usbd::options_test
 
-#endif  // USBD_TESTS_UNIT_CONFIG_OPTIONS_TEST_UTIL_H_
+#endif  // USBD_TESTS_UNIT_TESTING_OPTIONS_TEST_UTIL_H_

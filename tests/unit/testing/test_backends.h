@@ -2,8 +2,8 @@
 // memory store, the directory store (in a temporary directory, removed by
 // the destructor) and the object block store over the in-memory object
 // store (the production bottom layer, without a server).
-#ifndef USBD_TESTS_UNIT_CODEC_TEST_BACKENDS_H_
-#define USBD_TESTS_UNIT_CODEC_TEST_BACKENDS_H_
+#ifndef USBD_TESTS_UNIT_TESTING_TEST_BACKENDS_H_
+#define USBD_TESTS_UNIT_TESTING_TEST_BACKENDS_H_
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "http/memory_object_store.h"
-#include "http/object_block_store.h"
+#include "object/memory_object_store.h"
+#include "object/object_block_store.h"
 #include "store/block_store.h"
-#include "store/dir_store.h"
+#include "object/dir_store.h"
 #include "store/memory_store.h"
 
 namespace usbd::testing {
@@ -154,4 +154,4 @@ inline std::vector<uint8_t> Bytes(size_t size, uint8_t value) {
 
 }  // namespace usbd::testing
 
-#endif  // USBD_TESTS_UNIT_CODEC_TEST_BACKENDS_H_
+#endif  // USBD_TESTS_UNIT_TESTING_TEST_BACKENDS_H_

@@ -16,13 +16,13 @@
 //    anything that is not a regular file.
 //
 // Thread safety: every method may be called concurrently.
-#ifndef USBD_VOLUME_DIR_OBJECT_STORE_H_
-#define USBD_VOLUME_DIR_OBJECT_STORE_H_
+#ifndef USBD_OBJECT_DIR_OBJECT_STORE_H_
+#define USBD_OBJECT_DIR_OBJECT_STORE_H_
 
 #include <memory>
 #include <string>
 
-#include "http/object_store.h"
+#include "object/object_store.h"
 
 namespace usbd {
 
@@ -30,4 +30,4 @@ std::unique_ptr<ObjectStore> NewDirObjectStore(const std::string& directory);
 
 }  // namespace usbd
 
-#endif  // USBD_VOLUME_DIR_OBJECT_STORE_H_
+#endif  // USBD_OBJECT_DIR_OBJECT_STORE_H_

@@ -8,8 +8,8 @@
 // secret (a secret key, a session token, a header value, a password, or a line
 // of a credentials or password file); access key ids, variable names and file
 // names may appear.
-#ifndef USBD_CONFIG_CREDENTIALS_H_
-#define USBD_CONFIG_CREDENTIALS_H_
+#ifndef USBD_STACK_CREDENTIALS_H_
+#define USBD_STACK_CREDENTIALS_H_
 
 #include <functional>
 #include <string>
@@ -64,4 +64,4 @@ Result<SecretString> ResolvePassword(const Options& options,
 
 }  // namespace usbd
 
-#endif  // USBD_CONFIG_CREDENTIALS_H_
+#endif  // USBD_STACK_CREDENTIALS_H_

@@ -1,10 +1,10 @@
 // The fixture shared by the block cache tests: a cache over a TestStore,
 // persistent (a cache file in a temporary directory) or in memory, that
 // can be crashed (destroyed without Shutdown) and reopened.
-#ifndef USBD_TESTS_UNIT_CACHE_CACHE_FIXTURE_H_
-#define USBD_TESTS_UNIT_CACHE_CACHE_FIXTURE_H_
+#ifndef USBD_TESTS_UNIT_TESTING_CACHE_FIXTURE_H_
+#define USBD_TESTS_UNIT_TESTING_CACHE_FIXTURE_H_
 
-#include "cache_test_util.h"
+#include "testing/cache_test_util.h"
 
 namespace usbd::testing {
 
@@ -87,4 +87,4 @@ class CacheFixture : public ::testing::Test {
 
 }  // namespace usbd::testing
 
-#endif  // USBD_TESTS_UNIT_CACHE_CACHE_FIXTURE_H_
+#endif  // USBD_TESTS_UNIT_TESTING_CACHE_FIXTURE_H_

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "store/memory_store.h"
-#include "test_backends.h"
+#include "testing/test_backends.h"
 
 namespace usbd {
 namespace {

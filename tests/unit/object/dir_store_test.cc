@@ -1,4 +1,4 @@
-#include "store/dir_store.h"
+#include "object/dir_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "store_contract.h"
+#include "testing/store_contract.h"
 
 namespace usbd {
 namespace {

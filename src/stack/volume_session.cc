@@ -1,12 +1,12 @@
-#include "volume/volume_session.h"
+#include "stack/volume_session.h"
 
 #include <chrono>
 #include <iostream>
 
 #include "codec/object_format.h"
-#include "config/credentials.h"
+#include "stack/credentials.h"
 #include "crypto/encoding_settings.h"
-#include "store/stack.h"
+#include "stack/build_stack.h"
 #include "util/log.h"
 #include "volume/erase.h"
 #include "volume/metadata.h"

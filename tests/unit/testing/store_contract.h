@@ -1,6 +1,6 @@
 // Checks every BlockStore must pass, shared by the store tests.
-#ifndef USBD_TESTS_UNIT_STORE_STORE_CONTRACT_H_
-#define USBD_TESTS_UNIT_STORE_STORE_CONTRACT_H_
+#ifndef USBD_TESTS_UNIT_TESTING_STORE_CONTRACT_H_
+#define USBD_TESTS_UNIT_TESTING_STORE_CONTRACT_H_
 
 #include <gtest/gtest.h>
 
@@ -94,4 +94,4 @@ inline void CheckStoreContract(BlockStore& store) {
 
 }  // namespace usbd::testing
 
-#endif  // USBD_TESTS_UNIT_STORE_STORE_CONTRACT_H_
+#endif  // USBD_TESTS_UNIT_TESTING_STORE_CONTRACT_H_

@@ -17,8 +17,8 @@
 // with SIGKILL starts again on its own: mount_token.h takes over a token
 // this machine's dead usbd left with the same cache file); a --memory
 // volume is private to its process.
-#ifndef USBD_VOLUME_VOLUME_SESSION_H_
-#define USBD_VOLUME_VOLUME_SESSION_H_
+#ifndef USBD_STACK_VOLUME_SESSION_H_
+#define USBD_STACK_VOLUME_SESSION_H_
 
 #include <memory>
 #include <string>
@@ -26,7 +26,7 @@
 #include "config/options.h"
 #include "crypto/encrypt_store.h"
 #include "crypto/secret_key.h"
-#include "http/object_store.h"
+#include "object/object_store.h"
 #include "volume/metadata.h"
 #include "volume/mount_token.h"
 
@@ -67,4 +67,4 @@ int RunVolumeAction(const Options& options);
 
 }  // namespace usbd
 
-#endif  // USBD_VOLUME_VOLUME_SESSION_H_
+#endif  // USBD_STACK_VOLUME_SESSION_H_
