@@ -22,8 +22,8 @@
 #include "nbd/listen.h"
 #include "nbd/server.h"
 #include "stack/build_stack.h"
-#include "util/log.h"
 #include "stack/volume_session.h"
+#include "util/log.h"
 
 namespace usbd {
 namespace {
@@ -97,14 +97,21 @@ int Run(Options options) {
     }
     volume = std::move(opened).value();
   }
+  Result<StackSpec> spec =
+      StackSpecFor(options, volume->metadata(), volume->TakeEncryption());
+  if (!spec.ok()) {
+    LogError(spec.status().message());
+    return 1;
+  }
   // Again with the volume's block size, which may differ from the option's.
-  if (Status space = CheckCacheSpace(options); !space.ok()) {
+  if (Status space = CheckCacheSpace(options, spec->geometry.block_size);
+      !space.ok()) {
     LogError(space.message());
     return 1;
   }
 
   Result<std::unique_ptr<BlockStore>> stack =
-      BuildStack(options, volume->TakeEncryption(), volume->metadata().uuid);
+      BuildStack(options, std::move(spec).value());
   if (!stack.ok()) {
     LogError(stack.status().message());
     return 1;

@@ -79,7 +79,7 @@ Status CheckBeforeStart(const Options& options) {
         CheckWritableFile(options.block_cache_file, "--blockCacheFile"));
     USBD_RETURN_IF_ERROR(CheckWritableFile(options.block_cache_file + ".lmdb",
                                            "--blockCacheFile"));
-    USBD_RETURN_IF_ERROR(CheckCacheSpace(options));
+    USBD_RETURN_IF_ERROR(CheckCacheSpace(options, options.block_size));
   }
   if (!options.nbd) {
     USBD_RETURN_IF_ERROR(nbd::CheckListenAddress(options.listen));
@@ -87,13 +87,13 @@ Status CheckBeforeStart(const Options& options) {
   return Status::Ok();
 }
 
-Status CheckCacheSpace(const Options& options) {
+Status CheckCacheSpace(const Options& options, uint32_t block_size) {
   if (options.block_cache_file.empty()) return Status::Ok();
   const uint64_t slots = options.block_cache_size != 0
                              ? options.block_cache_size
                              : CacheOptions{}.block_cache_size;
   // The cache file's layout (cache_store.h): a 4 KiB header, then the slots.
-  const uint64_t size = 4096 + slots * options.block_size;
+  const uint64_t size = 4096 + slots * block_size;
   uint64_t missing = size;
   struct stat st;
   if (::stat(options.block_cache_file.c_str(), &st) == 0) {
@@ -113,7 +113,7 @@ Status CheckCacheSpace(const Options& options) {
   return Status::Error(
       ENOSPC, "--blockCacheFile: " + options.block_cache_file + " needs " +
                   Mebibytes(missing) + " more (" + std::to_string(slots) +
-                  " blocks of " + std::to_string(options.block_size >> 10) +
+                  " blocks of " + std::to_string(block_size >> 10) +
                   " KiB, --blockCacheSize) but its file system has " +
                   Mebibytes(free_bytes) +
                   " free; lower --blockCacheSize or free space");

@@ -24,11 +24,11 @@ namespace usbd {
 Status CheckBeforeStart(const Options& options);
 
 // --blockCacheFile: the file system holding it has room for the whole
-// cache file (4 KiB + --blockCacheSize blocks of options.block_size, less
+// cache file (4 KiB + --blockCacheSize blocks of `block_size`, less
 // what an existing cache file already has allocated); else ENOSPC, naming
 // both figures. Checked at start only: other files may fill the file
 // system later.
-Status CheckCacheSpace(const Options& options);
+Status CheckCacheSpace(const Options& options, uint32_t block_size);
 
 // Logs a warning, once each, for: --listen on every interface (tcp:HOST
 // with HOST empty, 0.0.0.0, :: or [::]: NBD has neither TLS nor

@@ -26,8 +26,8 @@
 #include <string>
 
 #include "http/curl_client.h"
-#include "object/object_store.h"
 #include "http/sigv4.h"
+#include "object/object_store.h"
 #include "util/status.h"
 
 namespace usbd {

@@ -6,17 +6,10 @@
 #include <mutex>
 #include <vector>
 
-#include "cache/cache_store.h"
 #include "codec/block_codec.h"
 #include "codec/compress_store.h"
-#include "stack/credentials.h"
-#include "http/http_store.h"
-#include "object/object_block_store.h"
-#include "http/s3_store.h"
-#include "object/dir_store.h"
-#include "store/memory_store.h"
+#include "stack/object_store_factory.h"
 #include "store/zero_store.h"
-#include "object/dir_object_store.h"
 
 namespace usbd {
 namespace {
@@ -175,59 +168,7 @@ class DecodeStore : public ForwardingStore {
   std::atomic<uint64_t> decode_errors_{0}, rewrites_{0};
 };
 
-CurlOptions CurlOptionsFor(const Options& options) {
-  CurlOptions curl;
-  curl.timeout = std::chrono::seconds(options.timeout_seconds);
-  curl.max_upload_bytes_per_sec = options.max_upload_bytes_per_sec;
-  curl.max_download_bytes_per_sec = options.max_download_bytes_per_sec;
-  curl.ca_file = options.ca_file;
-  curl.insecure = options.insecure;
-  curl.debug = options.debug_http;
-  return curl;
-}
-
 }  // namespace
-
-Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options) {
-  switch (options.store()) {
-    case StoreKind::kS3: {
-      Result<AwsCredentials> credentials = ResolveCredentials(options);
-      if (!credentials.ok()) return credentials.status();
-      S3StoreOptions s3;
-      s3.base_url = options.base_url;
-      s3.bucket = options.bucket;
-      s3.region = options.region;
-      s3.virtual_host = options.vhost;
-      s3.credentials = std::move(credentials).value();
-      s3.storage_class = options.storage_class;
-      s3.sse = options.sse;
-      s3.access_type = options.access_type;
-      s3.http = CurlOptionsFor(options);
-      return NewS3ObjectStore(std::move(s3));
-    }
-    case StoreKind::kHttp: {
-      Result<SecretString> header = ResolveHttpHeader(options);
-      if (!header.ok()) return header.status();
-      HttpStoreOptions http;
-      http.base_url = options.base_url + options.bucket + "/";
-      http.header = std::move(header).value();
-      http.http = CurlOptionsFor(options);
-      return NewHttpObjectStore(std::move(http));
-    }
-    case StoreKind::kDirectory:
-      return NewDirObjectStore(options.bucket);
-    default:
-      return Status::Invalid("--memory has no object store");
-  }
-}
-
-RetryOptions RetryOptionsFor(const Options& options) {
-  RetryOptions retry;
-  retry.initial_pause =
-      std::chrono::milliseconds(options.initial_retry_pause_ms);
-  retry.max_pause_total = std::chrono::milliseconds(options.max_retry_pause_ms);
-  return retry;
-}
 
 std::unique_ptr<BlockStore> NewDecodeStore(std::unique_ptr<BlockStore> inner,
                                            ObjectNamer namer,
@@ -236,81 +177,7 @@ std::unique_ptr<BlockStore> NewDecodeStore(std::unique_ptr<BlockStore> inner,
                                        object_format);
 }
 
-namespace {
-
-ObjectNamer NamerFor(const Options& options) {
-  if (options.store() == StoreKind::kDirectory) {
-    return [prefix = options.prefix](uint64_t block) {
-      return "block file " + BlockObjectName(prefix, block);
-    };
-  }
-  return [prefix = options.prefix,
-          hash = options.block_hash_prefix](uint64_t block) {
-    return "object " + BlockObjectKey(prefix, hash, block);
-  };
-}
-
-}  // namespace
-
-Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
-                                               EncryptOptions encryption,
-                                               const std::string& volume_uuid) {
-  if (options.encrypt && (!encryption.key || encryption.volume_uuid.empty())) {
-    return Status::Invalid(
-        "--encrypt: no volume key (the volume must be opened first)");
-  }
-  Geometry geometry;
-  geometry.block_size = options.block_size;
-  geometry.block_count = options.size / options.block_size;
-
-  const uint8_t object_format = static_cast<uint8_t>(options.object_format);
-  std::unique_ptr<BlockStore> store;
-  bool retry = false;
-  switch (options.store()) {
-    case StoreKind::kMemory:
-      store = NewMemoryStore({geometry, options.read_only});
-      break;
-    case StoreKind::kDirectory:
-      store = NewDirStore(
-          {options.bucket, options.prefix, geometry, options.read_only});
-      break;
-    case StoreKind::kS3:
-    case StoreKind::kHttp: {
-      Result<std::unique_ptr<ObjectStore>> objects = NewObjectStore(options);
-      if (!objects.ok()) return objects.status();
-      ObjectBlockStoreOptions blocks;
-      blocks.geometry = geometry;
-      blocks.prefix = options.prefix;
-      blocks.block_hash_prefix = options.block_hash_prefix;
-      blocks.read_only = options.read_only;
-      blocks.list_blocks = options.list_blocks;
-      blocks.list_threads = options.list_blocks_threads;
-      store =
-          NewObjectBlockStore(std::move(blocks), std::move(objects).value());
-      retry = true;
-      break;
-    }
-  }
-  if (options.encrypt) {
-    encryption.object_format = object_format;
-    store = NewEncryptStore(std::move(encryption), std::move(store));
-  }
-  if (options.compress != 0) {
-    CompressOptions compress;
-    compress.level = static_cast<int>(options.compress);
-    compress.object_format = object_format;
-    store = NewCompressStore(compress, std::move(store));
-  } else if (!options.encrypt && options.store() != StoreKind::kMemory) {
-    store = NewDecodeStore(std::move(store), NamerFor(options), object_format);
-  }
-  if (retry) {
-    store = NewRetryStore(RetryOptionsFor(options), std::move(store),
-                          NamerFor(options));
-  }
-  store = NewZeroStore(std::move(store));
-  if (options.block_cache_size == 0 && options.block_cache_file.empty()) {
-    return store;
-  }
+CacheOptions CacheOptionsFor(const Options& options) {
   CacheOptions cache;
   if (options.block_cache_size != 0) {
     cache.block_cache_size = options.block_cache_size;
@@ -326,8 +193,67 @@ Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
   cache.timeout = std::chrono::milliseconds(options.block_cache_timeout_ms);
   cache.read_ahead = options.read_ahead;
   cache.read_ahead_trigger = options.read_ahead_trigger;
-  VolumeIdentity identity{volume_uuid, options.block_size, options.size};
-  return NewCacheStore(std::move(cache), std::move(identity), std::move(store));
+  return cache;
+}
+
+Result<StackSpec> StackSpecFor(const Options& options,
+                               const VolumeMetadata& volume,
+                               EncryptOptions encryption) {
+  StackSpec spec;
+  spec.geometry = volume.geometry();
+  spec.block_hash_prefix = volume.block_hash_prefix;
+  spec.object_format = static_cast<uint8_t>(volume.object_format);
+  spec.compress_level = static_cast<int>(options.compress);
+  if (options.encrypt) {
+    if (!encryption.key || encryption.volume_uuid.empty()) {
+      return Status::Invalid(
+          "--encrypt: no volume key (the volume must be opened first)");
+    }
+    spec.encryption = std::move(encryption);
+  }
+  spec.namer = NamerFor(options, volume.block_hash_prefix);
+  if (options.store() == StoreKind::kS3 ||
+      options.store() == StoreKind::kHttp) {
+    spec.retry = RetryOptionsFor(options);
+  }
+  if (options.block_cache_size != 0 || !options.block_cache_file.empty()) {
+    spec.cache = CacheOptionsFor(options);
+    spec.cache_identity = {volume.uuid, volume.block_size, volume.size};
+  }
+  return spec;
+}
+
+Result<std::unique_ptr<BlockStore>> BuildLayers(
+    StackSpec spec, std::unique_ptr<BlockStore> bottom) {
+  std::unique_ptr<BlockStore> store = std::move(bottom);
+  const bool encrypt = spec.encryption.key != nullptr;
+  if (encrypt) {
+    spec.encryption.object_format = spec.object_format;
+    store = NewEncryptStore(std::move(spec.encryption), std::move(store));
+  }
+  if (spec.compress_level != 0) {
+    CompressOptions compress;
+    compress.level = spec.compress_level;
+    compress.object_format = spec.object_format;
+    store = NewCompressStore(compress, std::move(store));
+  } else if (!encrypt) {
+    store = NewDecodeStore(std::move(store), spec.namer, spec.object_format);
+  }
+  if (spec.retry) {
+    store = NewRetryStore(*spec.retry, std::move(store), spec.namer);
+  }
+  store = NewZeroStore(std::move(store));
+  if (!spec.cache) return store;
+  return NewCacheStore(std::move(*spec.cache), std::move(spec.cache_identity),
+                       std::move(store));
+}
+
+Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
+                                               StackSpec spec) {
+  Result<std::unique_ptr<BlockStore>> bottom =
+      NewBottomStore(options, spec.geometry, spec.block_hash_prefix);
+  if (!bottom.ok()) return bottom.status();
+  return BuildLayers(std::move(spec), std::move(bottom).value());
 }
 
 }  // namespace usbd

@@ -1,26 +1,34 @@
-// Builds the whole layer stack for a set of options, in one place:
+// The composition root: the whole layer stack of a volume, built in one
+// place, in one order:
 //
-//   zero -> retry -> [compress | decode] -> [encrypt] -> object blocks
-//                                                   -> S3 | HTTP object store
-//   zero -> [compress | decode] -> [encrypt] -> local directory
-//   zero -> [compress] -> [encrypt] -> memory
+//   [cache] -> zero -> [retry] -> codec -> [encrypt] -> bottom
 //
-// Compress, then encrypt (codec/compress_store.h, crypto/encrypt_store.h).
-// The retry layer sits above the encoding layers, so that an object that
-// fails its checksum or authentication when read back (Status::Corrupt,
-// retryable) is fetched again within the same budget as a transport error,
-// and only a mismatch that persists becomes EIO; a retried write is
-// encoded and sealed again (a new nonce), which costs CPU only. Without
-// --compress and --encrypt, a volume that persists gets a decoding layer
-// instead: it stores whole blocks as objects of the volume's format
-// (codec/object_format.h: format 2, header | block | checksum; format 1,
-// the raw block) and decodes whatever object it reads (raw, zstd, either
-// format), so compression can be switched off (--force) and the blocks
-// written compressed stay readable. (With --encrypt the encryption layer
-// decodes every codec itself.) Over the local directory, which writes raw
-// blocks in place, the decoding layer stores and passes reads and partial
-// writes of raw blocks straight through: blocks of the --test directory
-// carry no checksum.
+//   cache    write-back block cache (--blockCacheSize, --blockCacheFile);
+//            cache/cache_store.h
+//   zero     all-zero blocks become trims; store/zero_store.h
+//   retry    over S3 and HTTP only: above decoding, so that an object that
+//            fails its checksum or authentication when read back
+//            (Status::Corrupt, retryable) is fetched again within the same
+//            budget as a transport error, and only a mismatch that persists
+//            becomes EIO; a retried write is encoded and sealed again (a
+//            new nonce), which costs CPU only. retry/retry_store.h
+//   codec    zstd (--compress) or raw: whole blocks into objects of the
+//            volume's format (codec/object_format.h), and any object read
+//            back decoded (raw, zstd, either format), so compression can be
+//            switched between runs. Over a store that writes raw blocks in
+//            place (the --test directory, memory), raw blocks and partial
+//            writes pass straight through. With --encrypt and no
+//            compression, the encryption layer decodes itself.
+//   encrypt  AES-256-GCM per object (--encrypt); crypto/encrypt_store.h
+//   bottom   memory, the --test directory, or the block adapter over S3 or
+//            plain HTTP (stack/object_store_factory.h)
+//
+// A StackSpec is the plain value the order is built from: the options
+// (what the user asked for) combined with the volume's metadata (what the
+// volume is: geometry, naming, object format, key), so nothing flows back
+// into the options. Tests build their stacks with BuildLayers over a bottom
+// of their own (store/block_store.h Borrow), so they test the production
+// order.
 //
 // Nothing here does I/O or starts threads: the caller calls Start() after
 // daemonising.
@@ -28,37 +36,58 @@
 #define USBD_STACK_BUILD_STACK_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "cache/cache_store.h"
 #include "codec/object_format.h"
 #include "config/options.h"
 #include "crypto/encrypt_store.h"
-#include "object/object_store.h"
 #include "retry/retry_store.h"
 #include "store/block_store.h"
+#include "volume/metadata.h"
 
 namespace usbd {
 
-// The object store the options select, for the volume-level objects
-// (metadata, mount token) and the block objects: S3 or plain HTTP
-// (credentials are resolved here), or for --test the directory as an
-// object store (volume/dir_object_store.h). Error for --memory.
-Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options);
+struct StackSpec {
+  Geometry geometry;
+  // The volume's block naming (--blockHashPrefix as recorded).
+  bool block_hash_prefix = false;
+  // The object format new objects are written in (the volume's).
+  uint8_t object_format = kNewestObjectFormat;
+  // 0: blocks are stored uncompressed; 1..19: the zstd level.
+  int compress_level = 0;
+  // With a key (and the volume's UUID): every object is sealed.
+  EncryptOptions encryption;
+  // Names a block's object in messages; may be empty.
+  ObjectNamer namer;
+  // Set: a retry layer above the codec (remote stores).
+  std::optional<RetryOptions> retry;
+  // Set: the write-back cache on top, tied to cache_identity.
+  std::optional<CacheOptions> cache;
+  VolumeIdentity cache_identity;
+};
 
-RetryOptions RetryOptionsFor(const Options& options);
+// The spec for serving `volume` as `options` ask. With options.encrypt,
+// `encryption` must hold the volume key and UUID
+// (VolumeSession::TakeEncryption()); EINVAL without them. Without
+// options.encrypt it is ignored.
+Result<StackSpec> StackSpecFor(const Options& options,
+                               const VolumeMetadata& volume,
+                               EncryptOptions encryption = {});
 
-// The block stack. options.size, block_size and block_hash_prefix must
-// already hold the volume's values (from its metadata, see
-// volume/volume_session.h). With options.encrypt, `encryption` holds the
-// volume key and UUID (VolumeSession::TakeEncryption()); EINVAL without
-// them. Without options.encrypt it is ignored.
-// With --blockCacheSize or --blockCacheFile, the write-back cache goes on
-// top; `volume_uuid` ties a persistent cache to its volume.
-Result<std::unique_ptr<BlockStore>> BuildStack(
-    const Options& options, EncryptOptions encryption = {},
-    const std::string& volume_uuid = "");
+// The layers of `spec` over `bottom`, in the order above.
+Result<std::unique_ptr<BlockStore>> BuildLayers(
+    StackSpec spec, std::unique_ptr<BlockStore> bottom);
+
+// BuildLayers over the bottom store `options` select
+// (stack/object_store_factory.h NewBottomStore).
+Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
+                                               StackSpec spec);
+
+// The cache settings of the options (--blockCache*, --readAhead*).
+CacheOptions CacheOptionsFor(const Options& options);
 
 // The decoding layer described above: Read decodes any unencrypted object
 // (codec/block_codec.h DecodeObject: Status::Corrupt naming the block, and

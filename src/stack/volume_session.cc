@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "codec/object_format.h"
-#include "stack/credentials.h"
 #include "crypto/encoding_settings.h"
-#include "stack/build_stack.h"
+#include "stack/credentials.h"
+#include "stack/object_store_factory.h"
 #include "util/log.h"
 #include "volume/erase.h"
 #include "volume/metadata.h"
@@ -108,10 +108,6 @@ Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
     }
     if (!text.empty()) LogInfo("volume " + options->export_name + ": " + text);
   }
-  options->size = metadata.size;
-  options->block_size = metadata.block_size;
-  options->block_hash_prefix = metadata.block_hash_prefix;
-  options->object_format = metadata.object_format;
   return std::unique_ptr<VolumeSession>(new VolumeSession(
       *options, std::move(store), std::move(metadata), std::move(opened->key)));
 }

@@ -6,9 +6,11 @@
 //                 metadata is the file usbd-volume in its directory), or
 //                 makes up a fresh identity for a --memory volume; derives
 //                 and checks the volume key with --encrypt (a wrong
-//                 password fails here, before any block is read); and fills
-//                 in the options' size, block size and block naming.
-//   TakeEncryption()  the key and UUID for BuildStack (store/stack.h).
+//                 password fails here, before any block is read). What the
+//                 volume is (geometry, naming, format) is metadata(), which
+//                 StackSpecFor (stack/build_stack.h) combines with the
+//                 options; the options are not changed.
+//   TakeEncryption()  the key and UUID for StackSpecFor.
 //   AcquireMountToken()  after daemonising (the token records our pid).
 //   Release()     at exit, after the stack has shut down.
 //
@@ -34,8 +36,7 @@ namespace usbd {
 
 class VolumeSession {
  public:
-  // Updates options->size, block_size and block_hash_prefix, and wipes
-  // options->password (after reading it).
+  // Wipes options->password (after reading it); changes nothing else.
   static Result<std::unique_ptr<VolumeSession>> Open(Options* options);
 
   // The volume's metadata as this run uses it.

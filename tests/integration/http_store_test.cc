@@ -26,9 +26,9 @@
 #include <thread>
 
 #include "http/curl_client.h"
-#include "object/object_block_store.h"
 #include "http/s3_store.h"
 #include "http/sigv4.h"
+#include "object/object_block_store.h"
 
 namespace usbd {
 namespace {

@@ -8,8 +8,8 @@
 #include <cstdlib>
 
 #include "http/http_store.h"
-#include "object/object_block_store.h"
 #include "http/s3_store.h"
+#include "object/object_block_store.h"
 #include "volume/erase.h"
 #include "volume/metadata.h"
 #include "volume/mount_token.h"

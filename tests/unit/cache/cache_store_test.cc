@@ -7,8 +7,8 @@
 #include <random>
 #include <thread>
 
-#include "testing/store_contract.h"
 #include "testing/cache_fixture.h"
+#include "testing/store_contract.h"
 
 namespace usbd::testing {
 namespace {

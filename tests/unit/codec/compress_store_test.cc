@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "testing/store_contract.h"
 #include "codec/object_format.h"
+#include "testing/store_contract.h"
 #include "testing/test_backends.h"
 
 namespace usbd {

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "codec/block_codec.h"
-#include "stack/credentials.h"
 #include "config/options.h"
+#include "stack/credentials.h"
 #include "testing/options_test_util.h"
 
 namespace usbd {

@@ -8,8 +8,8 @@
 #include <iterator>
 #include <tuple>
 
-#include "testing/store_contract.h"
 #include "nbd/frontend.h"
+#include "testing/store_contract.h"
 #include "testing/test_stack.h"
 
 namespace usbd {

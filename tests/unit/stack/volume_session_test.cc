@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "testing/store_contract.h"
 #include "codec/block_codec.h"
-#include "store/memory_store.h"
 #include "stack/build_stack.h"
+#include "store/memory_store.h"
+#include "testing/store_contract.h"
 
 namespace usbd {
 namespace {
@@ -60,7 +60,10 @@ class VolumeSessionTest : public ::testing::TestWithParam<int> {
   Result<std::unique_ptr<BlockStore>> Run(Options* options) {
     auto session = VolumeSession::Open(options);
     if (!session.ok()) return session.status();
-    auto stack = BuildStack(*options, (*session)->TakeEncryption());
+    auto spec = StackSpecFor(*options, (*session)->metadata(),
+                             (*session)->TakeEncryption());
+    if (!spec.ok()) return spec.status();
+    auto stack = BuildStack(*options, std::move(spec).value());
     if (!stack.ok()) return stack.status();
     USBD_RETURN_IF_ERROR((*stack)->Start());
     return std::move(stack).value();
@@ -128,8 +131,9 @@ TEST_P(VolumeSessionTest, RoundTripAcrossRunsDetectingTheGeometry) {
   Options again = TestOptions(mode, /*with_size=*/false);
   auto store = Run(&again);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  EXPECT_EQ(again.size, kSize);
-  EXPECT_EQ(again.block_size, kBlockSize);
+  // Detected from the metadata, reaching the stack through its StackSpec.
+  EXPECT_EQ((*store)->geometry().size_bytes(), kSize);
+  EXPECT_EQ((*store)->geometry().block_size, kBlockSize);
   std::vector<uint8_t> out(kBlockSize);
   ASSERT_TRUE((*store)->Read(1, 0, out).ok());
   EXPECT_EQ(out, Known());
@@ -271,7 +275,10 @@ TEST(VolumeSessionMemoryTest, FreshIdentityAndKeyEveryRun) {
   EXPECT_NE((*first)->metadata().uuid, (*second)->metadata().uuid);
   EXPECT_TRUE((*first)->AcquireMountToken().ok()) << "none for --memory";
 
-  auto stack = BuildStack(options, (*first)->TakeEncryption());
+  auto spec =
+      StackSpecFor(options, (*first)->metadata(), (*first)->TakeEncryption());
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto stack = BuildStack(options, std::move(spec).value());
   ASSERT_TRUE(stack.ok()) << stack.status().ToString();
   ASSERT_TRUE((*stack)->Start().ok());
   std::vector<uint8_t> out(kBlockSize);
@@ -287,9 +294,12 @@ TEST(BuildStackTest, EncryptWithoutAKeyIsRefused) {
   options.size = kSize;
   options.block_size = kBlockSize;
   options.encrypt = true;
-  auto stack = BuildStack(options);
-  ASSERT_FALSE(stack.ok());
-  EXPECT_EQ(stack.status().code(), EINVAL);
+  VolumeMetadata volume;
+  volume.size = kSize;
+  volume.block_size = kBlockSize;
+  auto spec = StackSpecFor(options, volume);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), EINVAL);
 }
 
 TEST(DecodeStoreTest, KeepsTheBlockStoreContract) {

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "object/dir_store.h"
 #include "object/memory_object_store.h"
 #include "object/object_block_store.h"
 #include "store/block_store.h"
-#include "object/dir_store.h"
 #include "store/memory_store.h"
 
 namespace usbd::testing {

@@ -10,12 +10,12 @@
 #include <memory>
 #include <string>
 
-#include "testing/test_backends.h"
 #include "codec/compress_store.h"
 #include "crypto/encoding_settings.h"
 #include "crypto/encrypt_store.h"
 #include "retry/retry_store.h"
 #include "store/zero_store.h"
+#include "testing/test_backends.h"
 
 namespace usbd::testing {
 
