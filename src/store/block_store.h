@@ -149,11 +149,16 @@ inline Status BlockStore::WriteObject(uint64_t, std::span<const uint8_t>) {
 }
 
 // A decorator that forwards everything to the layer below; subclasses
-// override only what they change.
+// override only what they change. It owns the layer below, or, built from
+// a plain pointer, borrows it (as LevelDB's EnvWrapper): the caller keeps
+// the target alive for the forwarder's lifetime. Borrowing lets tests
+// build successive stacks ("runs") over one bottom store and reach under
+// them; production stacks always own.
 class ForwardingStore : public BlockStore {
  public:
   explicit ForwardingStore(std::unique_ptr<BlockStore> inner)
-      : inner_(std::move(inner)) {}
+      : owned_(std::move(inner)), inner_(owned_.get()) {}
+  explicit ForwardingStore(BlockStore* target) : inner_(target) {}
 
   Geometry geometry() const override { return inner_->geometry(); }
   Capabilities capabilities() const override { return inner_->capabilities(); }
@@ -188,8 +193,14 @@ class ForwardingStore : public BlockStore {
   const BlockStore& inner() const { return *inner_; }
 
  private:
-  std::unique_ptr<BlockStore> inner_;
+  std::unique_ptr<BlockStore> owned_;  // null when borrowing
+  BlockStore* const inner_;
 };
+
+// A forwarder to `target`, which it does not own (see ForwardingStore).
+inline std::unique_ptr<BlockStore> Borrow(BlockStore* target) {
+  return std::make_unique<ForwardingStore>(target);
+}
 
 // Object key of a block, as the S3 and directory stores name it:
 // prefix + block number in 8 (or more) lower-case hex digits.

@@ -79,47 +79,6 @@ class BackendFactory {
   std::string dir_;
 };
 
-// A BlockStore that forwards to one it does not own, so successive stacks
-// ("runs") can share one bottom store, and a test can reach under them.
-class BorrowedStore : public BlockStore {
- public:
-  explicit BorrowedStore(BlockStore* store) : store_(store) {}
-  Geometry geometry() const override { return store_->geometry(); }
-  Capabilities capabilities() const override { return store_->capabilities(); }
-  Status Start() override { return Status::Ok(); }
-  Status Shutdown() override { return Status::Ok(); }
-  Status Read(uint64_t block, uint32_t offset,
-              std::span<uint8_t> out) override {
-    return store_->Read(block, offset, out);
-  }
-  Status Write(uint64_t block, uint32_t offset,
-               std::span<const uint8_t> data) override {
-    return store_->Write(block, offset, data);
-  }
-  Status Trim(uint64_t block) override { return store_->Trim(block); }
-  Status Flush() override { return store_->Flush(); }
-  Status QueryAllocation(uint64_t first, uint64_t count,
-                         std::vector<bool>* allocated) override {
-    return store_->QueryAllocation(first, count, allocated);
-  }
-  void CollectStats(std::vector<StatEntry>* out) const override {
-    store_->CollectStats(out);
-  }
-  Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
-    return store_->ReadObject(block, object);
-  }
-  Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
-    return store_->WriteObject(block, object);
-  }
-
- private:
-  BlockStore* const store_;
-};
-
-inline std::unique_ptr<BlockStore> Borrow(BlockStore* store) {
-  return std::make_unique<BorrowedStore>(store);
-}
-
 // Text, zeros and random bytes in one block: realistic, compressible.
 inline std::vector<uint8_t> MixedBlock(size_t size, uint8_t seed) {
   static const char kWords[] = "usbd stores blocks as objects; ";
