@@ -13,7 +13,6 @@ namespace {
 
 using testing::Backend;
 using testing::BackendFactory;
-using testing::Borrow;
 using testing::Bytes;
 using testing::MixedBlock;
 using testing::RandomBlock;
