@@ -72,6 +72,13 @@ class CacheStore : public BlockStore {
   void MakeDirty(Entry* e);
   void MarkForCommit(uint64_t block);
   void NotifyRoom();
+  // Wakes the write-back to work without delay and waits (up to 200 ms,
+  // `lock` released meanwhile) for it to make room.
+  void WaitForWriteBack(Lock& lock);
+  // Evicts clean blocks, coldest first, until `max` are gone, none is
+  // left, or enough(evicted) holds; counts them. Returns how many went.
+  template <typename Enough>
+  size_t EvictBatch(size_t max, const Enough& enough);
   enum class CommitScope { kDeletes = 0, kClean = 1, kFull = 2 };
   Status Commit(CommitScope scope);
   Result<bool> KnownAbsent(Lock& lock, uint64_t block);
@@ -193,6 +200,20 @@ class CacheStore : public BlockStore {
       upload_errors_{0}, evictions_{0}, commits_{0}, write_waits_{0},
       dropped_{0};
 };
+
+template <typename Enough>
+size_t CacheStore::EvictBatch(size_t max, const Enough& enough) {
+  size_t evicted = 0;
+  while (evicted < max && !enough(evicted)) {
+    Entry* victim = table_->EvictionCandidate();
+    if (!victim) break;
+    table_->Remove(victim);
+    ++durable_events_;
+    ++evicted;
+  }
+  evictions_.fetch_add(evicted, std::memory_order_relaxed);
+  return evicted;
+}
 
 }  // namespace usbd::cache_internal
 

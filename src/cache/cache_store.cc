@@ -133,6 +133,15 @@ void CacheStore::NotifyRoom() {
   if (room_waiters_ > 0) room_cv_.notify_all();
 }
 
+void CacheStore::WaitForWriteBack(Lock& lock) {
+  ++urgent_;
+  ++room_waiters_;
+  work_cv_.notify_all();
+  room_cv_.wait_for(lock, std::chrono::milliseconds(200));
+  --room_waiters_;
+  --urgent_;
+}
+
 void CacheStore::MarkForCommit(uint64_t block) {
   if (index_) table_->MarkForCommit(block);
 }
@@ -471,12 +480,7 @@ Status CacheStore::WaitForDirtyRoom(Lock& lock, uint64_t block) {
     if (stopping_) return Status::Error(ESHUTDOWN, "cache is shutting down");
     if (!waited) write_waits_.fetch_add(1, std::memory_order_relaxed);
     waited = true;
-    ++urgent_;
-    ++room_waiters_;
-    work_cv_.notify_all();
-    room_cv_.wait_for(lock, std::chrono::milliseconds(200));
-    --room_waiters_;
-    --urgent_;
+    WaitForWriteBack(lock);
   }
 }
 

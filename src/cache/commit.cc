@@ -37,21 +37,13 @@ Result<uint32_t> CacheStore::AllocateSlot(Lock& lock, bool wait) {
     }
     if (slot != kNoSlot) return slot;
     Status status;
-    size_t evicted = 0;
     if (index_ && !deletes_tried && table_->committed_only() > 0) {
       deletes_tried = true;
       lock.unlock();
       status = Commit(CommitScope::kDeletes);
       lock.lock();
     } else if (table_->EvictionCandidate()) {
-      while (evicted < batch && table_->free_slots() == 0) {
-        Entry* victim = table_->EvictionCandidate();
-        if (!victim) break;
-        table_->Remove(victim);
-        ++durable_events_;
-        ++evicted;
-      }
-      evictions_.fetch_add(evicted, std::memory_order_relaxed);
+      EvictBatch(batch, [&](size_t) { return table_->free_slots() != 0; });
       if (index_ && table_->free_slots() == 0) {
         // The evicted blocks' records go; their slots are free after that.
         lock.unlock();
@@ -70,12 +62,7 @@ Result<uint32_t> CacheStore::AllocateSlot(Lock& lock, bool wait) {
     } else {
       // Everything holds dirty data: wait for the write-back.
       if (stopping_) return Status::Error(ESHUTDOWN, "cache is shutting down");
-      ++urgent_;
-      ++room_waiters_;
-      work_cv_.notify_all();
-      room_cv_.wait_for(lock, std::chrono::milliseconds(200));
-      --room_waiters_;
-      --urgent_;
+      WaitForWriteBack(lock);
       deletes_tried = full_tried = false;
     }
     if (!status.ok()) return status;

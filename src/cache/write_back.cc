@@ -398,15 +398,10 @@ void CacheStore::RefillFreeSlots(Lock& lock) {
     lock.lock();
     if (table_->free_slots() >= low) return;
   }
-  size_t evicted = 0;
-  while (table_->free_slots() + evicted < target) {
-    Entry* victim = table_->EvictionCandidate();
-    if (!victim) break;
-    table_->Remove(victim);
-    ++durable_events_;
-    ++evicted;
-  }
-  evictions_.fetch_add(evicted, std::memory_order_relaxed);
+  // An evicted slot whose record is committed is free only once the record
+  // is deleted (below): count it as freed.
+  const size_t evicted = EvictBatch(
+      SIZE_MAX, [&](size_t n) { return table_->free_slots() + n >= target; });
   NotifyRoom();
   if (evicted > 0 && index_ && !table_->to_commit().empty()) {
     lock.unlock();
