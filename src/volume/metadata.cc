@@ -61,18 +61,24 @@ Status CheckRequestNames(const VolumeRequest& request) {
   return Status::Ok();
 }
 
+// The entries after codec and cipher, in the order the object holds them:
+// the key derivation, the object format and the "x-" keys.
+void AppendEncodingEntries(const VolumeMetadata& m, EncodingEntries* entries) {
+  if (!m.kdf.empty()) entries->emplace_back("kdf", m.kdf);
+  if (!m.kdf_salt.empty()) entries->emplace_back("kdf_salt", m.kdf_salt);
+  if (!m.key_check.empty()) entries->emplace_back("key_check", m.key_check);
+  // Absent means 1, so a volume of format 1 keeps the text older usbd read.
+  if (m.object_format != kObjectFormatV1) {
+    entries->emplace_back("object_format", std::to_string(m.object_format));
+  }
+  for (const auto& entry : m.extra) entries->push_back(entry);
+}
+
 // The recorded encoding settings of `m`, checked: EIO naming the object.
 Result<EncodingSettings> RecordedEncoding(const Context& c,
                                           const VolumeMetadata& m) {
   EncodingEntries entries = {{"codec", m.codec}, {"cipher", m.cipher}};
-  if (!m.kdf.empty()) entries.emplace_back("kdf", m.kdf);
-  if (!m.kdf_salt.empty()) entries.emplace_back("kdf_salt", m.kdf_salt);
-  if (!m.key_check.empty()) entries.emplace_back("key_check", m.key_check);
-  // Absent means 1, so a volume of format 1 keeps the text older usbd read.
-  if (m.object_format != kObjectFormatV1) {
-    entries.emplace_back("object_format", std::to_string(m.object_format));
-  }
-  for (const auto& entry : m.extra) entries.push_back(entry);
+  AppendEncodingEntries(m, &entries);
   auto settings = EncodingSettingsFromEntries(entries);
   if (!settings.ok()) {
     return Status::IoError("volume metadata object '" + c.key +
@@ -423,14 +429,7 @@ std::string FormatVolumeMetadata(const VolumeMetadata& m) {
       {"codec", m.codec},
       {"cipher", m.cipher},
   };
-  if (!m.kdf.empty()) entries.emplace_back("kdf", m.kdf);
-  if (!m.kdf_salt.empty()) entries.emplace_back("kdf_salt", m.kdf_salt);
-  if (!m.key_check.empty()) entries.emplace_back("key_check", m.key_check);
-  // Absent means 1, so a volume of format 1 keeps the text older usbd read.
-  if (m.object_format != kObjectFormatV1) {
-    entries.emplace_back("object_format", std::to_string(m.object_format));
-  }
-  for (const auto& entry : m.extra) entries.push_back(entry);
+  AppendEncodingEntries(m, &entries);
   return FormatVolumeText(kMagic, kVolumeMetadataFormat, entries);
 }
 
