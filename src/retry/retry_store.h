@@ -115,7 +115,7 @@ Status RetryWithBackoff(const RetryOptions& options, const std::string& what,
 // RetryPolicy. Reports "retry.retries", "retry.recovered", "retry.giveups"
 // and "retry.corrupt" (failed attempts that were integrity failures).
 // `namer`, when given, names the block's object in log lines. It sits
-// above the encoding layers (store/stack.h), so a read that fails to
+// above the encoding layers (stack/build_stack.h), so a read that fails to
 // decode is a read that is tried again.
 std::unique_ptr<BlockStore> NewRetryStore(RetryOptions options,
                                           std::unique_ptr<BlockStore> inner,
