@@ -4,7 +4,6 @@
 #include <cstring>
 #include <vector>
 
-#include "codec/block_codec.h"
 #include "codec/object_format.h"
 #include "crypto/object_cipher.h"
 
@@ -15,7 +14,6 @@ namespace {
 struct Scratch {
   std::vector<uint8_t> sealed;
   std::vector<uint8_t> payload;
-  std::vector<uint8_t> block;
 };
 
 Scratch& ThreadScratch() {
@@ -51,38 +49,12 @@ class EncryptStore : public ForwardingStore {
     return inner().Start();
   }
 
-  Status Read(uint64_t block, uint32_t offset,
-              std::span<uint8_t> out) override {
-    const uint32_t block_size = geometry().block_size;
-    if (uint64_t{offset} + out.size() > block_size) {
-      return Status::Invalid("read past the end of " + DescribeBlock(block));
-    }
-    Scratch& scratch = ThreadScratch();
-    bool present;
-    auto header = OpenStored(block, &scratch, &present);
-    if (!header.ok()) return header.status();
-    if (!present) {
-      std::memset(out.data(), 0, out.size());
-      return Status::Ok();
-    }
-    std::span<uint8_t> whole = out;
-    if (offset != 0 || out.size() != block_size) {
-      scratch.block.resize(block_size);
-      whole = scratch.block;
-    }
-    USBD_RETURN_IF_ERROR(DecodePayload(block, *header, scratch.payload, whole));
-    if (whole.data() != out.data()) {
-      std::memcpy(out.data(), whole.data() + offset, out.size());
-    }
-    return Status::Ok();
+  // Blocks are encoded above (the codec layer): only objects cross here.
+  Status Read(uint64_t, uint32_t, std::span<uint8_t>) override {
+    return Status::Error(ENOTSUP, "the encryption layer keeps objects only");
   }
-
-  Status Write(uint64_t block, uint32_t offset,
-               std::span<const uint8_t> data) override {
-    if (offset != 0 || data.size() != geometry().block_size) {
-      return Status::Invalid("encryption writes whole blocks only");
-    }
-    return SealAndStore(block, RawHeader(), data);
+  Status Write(uint64_t, uint32_t, std::span<const uint8_t>) override {
+    return Status::Error(ENOTSUP, "the encryption layer keeps objects only");
   }
 
   Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {

@@ -1,5 +1,5 @@
-// Encryption: AES-256-GCM per object (--encrypt), between the compression
-// layer (or the zero layer) and the retry layer. Compress, then encrypt.
+// Encryption: AES-256-GCM per object (--encrypt), between the codec layer
+// and the bottom store. Compress, then encrypt.
 //
 // Every object this layer stores is sealed by an ObjectCipher
 // (object_cipher.h): a fresh nonce per object, and the header, the block
@@ -12,14 +12,12 @@
 // encrypted volume is refused with EIO (it could have been put there by
 // anyone).
 //
-//  - Write/Read (no compression layer above): the whole block is sealed
-//    with codec none; a read opens the object and decodes whatever codec it
-//    says (so compression may have been on when it was written).
-//  - WriteObject/ReadObject (the compression layer above): its objects, a
-//    raw block (exactly block size) or header + payload (+ checksum), are
-//    sealed as they are (the payload under the header's codec);
-//    ReadObject returns an equivalent object, with its checksum
-//    recomputed.
+// Only objects cross this layer: the codec layer above (codec_store.h)
+// passes its objects, a raw block (exactly block size: format 1) or header
+// + payload (+ checksum), and they are sealed as they are (the payload
+// under the header's codec); ReadObject returns an equivalent object, with
+// its checksum recomputed, or the raw block for one stored with codec
+// none. Read and Write are ENOTSUP.
 //
 // Requires the layer below to keep objects (capabilities().objects) and a
 // key; Start() refuses otherwise with EINVAL. Narrows capabilities to

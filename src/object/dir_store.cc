@@ -322,7 +322,7 @@ class DirStore : public BlockStore {
     struct stat st;
     if (::fstat(opened.get(), &st) != 0) return ErrnoStatus("fstat " + name);
     if (static_cast<uint64_t>(st.st_size) != options_.geometry.block_size) {
-      return Status::IoError("block file " + name + " has " +
+      return Status::NotABlock("block file " + name + " has " +
                              std::to_string(st.st_size) + " bytes, expected " +
                              std::to_string(options_.geometry.block_size) +
                              " (truncated or foreign object)");

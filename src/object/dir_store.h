@@ -3,7 +3,8 @@
 // One file per block in `directory`, named as the S3 key would be
 // (BlockObjectName(prefix, block)). A missing file is a block never written
 // (or trimmed): it reads as zeros. A block file of the wrong size is
-// reported as EIO (truncated or foreign object), never served or written.
+// Status::NotABlock for Read and partial writes (an encoded object, or a
+// truncated or foreign one), never served or written.
 //
 // Writes (capabilities().partial_write):
 //  - A whole-block write goes to a hidden temporary file that is renamed

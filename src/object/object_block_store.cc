@@ -76,7 +76,7 @@ class ObjectBlockStore : public BlockStore {
     const std::vector<uint8_t>& data = **object;
     if (data.size() != options_.geometry.block_size) {
       errors_.fetch_add(1, std::memory_order_relaxed);
-      return Status::IoError(
+      return Status::NotABlock(
           "block " + std::to_string(block) + ": object " + key + " has " +
           std::to_string(data.size()) + " bytes, expected " +
           std::to_string(options_.geometry.block_size) +

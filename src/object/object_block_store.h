@@ -12,7 +12,8 @@
 //  - Read fetches the whole object (a sub-range read still GETs the whole
 //    block; the layers above read whole blocks anyway). A missing object
 //    (404) reads as zeros. An object whose size is not the block size is
-//    EIO naming the key (truncated or foreign object), never served.
+//    Status::NotABlock naming the key (an encoded, truncated or foreign
+//    object), never served; EIO on the wire.
 //  - Write takes whole blocks only (capabilities().partial_write = false;
 //    anything else is EINVAL). An all-zero block is not stored: it becomes
 //    a DELETE. Trim is a DELETE. Read-only volumes refuse both with EPERM.

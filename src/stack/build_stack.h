@@ -12,13 +12,13 @@
 //            budget as a transport error, and only a mismatch that persists
 //            becomes EIO; a retried write is encoded and sealed again (a
 //            new nonce), which costs CPU only. retry/retry_store.h
-//   codec    zstd (--compress) or raw: whole blocks into objects of the
-//            volume's format (codec/object_format.h), and any object read
-//            back decoded (raw, zstd, either format), so compression can be
-//            switched between runs. Over a store that writes raw blocks in
-//            place (the --test directory, memory), raw blocks and partial
-//            writes pass straight through. With --encrypt and no
-//            compression, the encryption layer decodes itself.
+//   codec    zstd (--compress) or raw, always present: whole blocks into
+//            objects of the volume's format (codec/object_format.h), and
+//            any object read back decoded (raw, zstd, either format), so
+//            compression can be switched between runs. Without compression
+//            over a store that writes raw blocks in place (the --test
+//            directory, memory), raw blocks and partial writes pass
+//            straight through. codec/codec_store.h
 //   encrypt  AES-256-GCM per object (--encrypt); crypto/encrypt_store.h
 //   bottom   memory, the --test directory, or the block adapter over S3 or
 //            plain HTTP (stack/object_store_factory.h)
@@ -88,19 +88,6 @@ Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
 
 // The cache settings of the options (--blockCache*, --readAhead*).
 CacheOptions CacheOptionsFor(const Options& options);
-
-// The decoding layer described above: Read decodes any unencrypted object
-// (codec/block_codec.h DecodeObject: Status::Corrupt naming the block, and
-// the object by `namer` when given, for anything that is neither a raw
-// block nor a valid object: "block 3 (0x3): object is corrupt: checksum
-// mismatch (...); not served as data (object vol1/00000003, 4120
-// bytes)"); Write stores the whole block with WriteObject as an object of
-// `object_format` (raw in place over a store with partial writes). Needs a
-// layer below that keeps objects; narrows capabilities to whole-block
-// writes and no objects.
-std::unique_ptr<BlockStore> NewDecodeStore(
-    std::unique_ptr<BlockStore> inner, ObjectNamer namer = nullptr,
-    uint8_t object_format = kNewestObjectFormat);
 
 }  // namespace usbd
 

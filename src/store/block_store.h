@@ -129,8 +129,8 @@ class BlockStore {
   // its block's slot: WriteObject replaces the block's content, Trim
   // removes it, QueryAllocation reports it, and Read() or a partial Write()
   // of a block holding an object that is not exactly block_size bytes is
-  // EIO (it is not data). Writes have the atomicity and durability of a
-  // whole-block Write().
+  // Status::NotABlock (it is not data; EIO on the NBD wire). Writes have the
+  // atomicity and durability of a whole-block Write().
   //
   // ReadObject: on OK, *object holds the block's stored bytes (a block
   // written with Write() reads as its block_size bytes), or is empty when

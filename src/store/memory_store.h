@@ -2,7 +2,7 @@
 // by Trim. Nothing is durable across restarts; Flush() is a no-op. Used by
 // the tests and the benchmarks (`--memory`). Keeps objects too
 // (capabilities().objects); a partial Write() of a block holding an object
-// that is not block_size bytes is EIO.
+// that is not block_size bytes is Status::NotABlock.
 #ifndef USBD_STORE_MEMORY_STORE_H_
 #define USBD_STORE_MEMORY_STORE_H_
 

@@ -35,6 +35,15 @@ class [[nodiscard]] Status {
     return Error(EBADMSG, std::move(message), /*retryable=*/true);
   }
   bool corrupt() const { return code_ == EBADMSG; }
+  // A raw read or partial write reached a block that holds an encoded
+  // (compressed or encrypted) object: not bytes to serve or patch in place.
+  // The codec layer decodes the object instead; nothing else uses it as a
+  // signal. EMEDIUMTYPE, so it is never taken for an I/O error of the
+  // device below; EIO on the NBD wire.
+  static Status NotABlock(std::string message) {
+    return Error(EMEDIUMTYPE, std::move(message));
+  }
+  bool not_a_block() const { return code_ == EMEDIUMTYPE; }
 
   bool ok() const { return code_ == 0; }
   int code() const { return code_; }

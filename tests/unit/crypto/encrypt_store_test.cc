@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "nbd/frontend.h"
+#include "codec/codec_store.h"
 #include "store/memory_store.h"
 #include "testing/test_stack.h"
 
@@ -202,7 +203,7 @@ TEST(EncryptStoreStartTest, NeedsAKeyAUuidAndAStoreWithObjects) {
   ASSERT_TRUE(key.ok());
   auto no_objects =
       NewEncryptStore({std::move(*key), kUuid},
-                      NewCompressStore({}, NewMemoryStore({{4096, 4}})));
+                      NewCodecStore({}, NewMemoryStore({{4096, 4}})));
   EXPECT_EQ(no_objects->Start().code(), EINVAL);
 }
 

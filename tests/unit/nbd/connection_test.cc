@@ -317,5 +317,12 @@ TEST_F(ReadOnlyConnectionTest, WritesArePermissionErrorsAndDrained) {
   EXPECT_EQ(Receive(16), std::vector<uint8_t>(16, 0));
 }
 
+TEST(ErrnoToNbdTest, CorruptAndNotABlockAreEioOnTheWire) {
+  EXPECT_EQ(ErrnoToNbd(Status::Corrupt("x").code()), kErrIo);
+  EXPECT_EQ(ErrnoToNbd(Status::NotABlock("x").code()), kErrIo);
+  EXPECT_EQ(ErrnoToNbd(EIO), kErrIo);
+  EXPECT_EQ(ErrnoToNbd(ENOSPC), kErrNoSpc);
+}
+
 }  // namespace
 }  // namespace usbd::nbd

@@ -14,10 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "codec/block_codec.h"
 #include "stack/build_stack.h"
 #include "store/memory_store.h"
-#include "testing/store_contract.h"
 
 namespace usbd {
 namespace {
@@ -300,69 +298,6 @@ TEST(BuildStackTest, EncryptWithoutAKeyIsRefused) {
   auto spec = StackSpecFor(options, volume);
   ASSERT_FALSE(spec.ok());
   EXPECT_EQ(spec.status().code(), EINVAL);
-}
-
-TEST(DecodeStoreTest, KeepsTheBlockStoreContract) {
-  auto store = NewDecodeStore(NewMemoryStore({{kBlockSize, 16}, false}));
-  ASSERT_TRUE(store->Start().ok());
-  testing::CheckStoreContract(*store);
-  EXPECT_FALSE(store->capabilities().objects);
-  // Partial writes go straight to a store below that writes in place.
-  EXPECT_TRUE(store->capabilities().partial_write);
-}
-
-TEST(DecodeStoreTest, PartialWriteToACompressedBlockRewritesItRaw) {
-  auto inner = NewMemoryStore({{kBlockSize, 16}, false});
-  BlockStore* raw = inner.get();
-  auto store = NewDecodeStore(std::move(inner));
-  ASSERT_TRUE(store->Start().ok());
-  std::vector<uint8_t> block(kBlockSize, 'a');
-  std::vector<uint8_t> object;
-  ASSERT_TRUE(CompressBlock(block, kDefaultCompressLevel, kNewestObjectFormat,
-                            &object));
-  ASSERT_TRUE(raw->WriteObject(2, object).ok());  // a run with --compress
-  std::vector<uint8_t> patch(100, 'b');
-  ASSERT_TRUE(store->Write(2, 1000, patch).ok());
-  std::copy(patch.begin(), patch.end(), block.begin() + 1000);
-  std::vector<uint8_t> out(kBlockSize);
-  ASSERT_TRUE(store->Read(2, 0, out).ok());
-  EXPECT_EQ(out, block);
-  ASSERT_TRUE(raw->ReadObject(2, &object).ok());
-  EXPECT_EQ(object, block);  // stored raw now
-  // A partial write of a raw block goes in place.
-  ASSERT_TRUE(store->Write(2, 0, patch).ok());
-  ASSERT_TRUE(store->Read(2, 0, out).ok());
-  EXPECT_TRUE(std::equal(patch.begin(), patch.end(), out.begin()));
-}
-
-TEST(DecodeStoreTest, GarbageObjectIsEioNamingTheBlock) {
-  auto inner = NewMemoryStore({{kBlockSize, 16}, false});
-  BlockStore* raw = inner.get();
-  auto store = NewDecodeStore(std::move(inner), [](uint64_t block) {
-    return "object vol/" + std::to_string(block);
-  });
-  ASSERT_TRUE(store->Start().ok());
-  std::vector<uint8_t> garbage(100, 0x55);
-  ASSERT_TRUE(raw->WriteObject(7, garbage).ok());
-  std::vector<uint8_t> out(kBlockSize);
-  Status status = store->Read(7, 0, out);
-  EXPECT_TRUE(status.corrupt()) << status.ToString();
-  EXPECT_NE(status.message().find("block 7 (0x7): object is corrupt: "
-                                  "checksum mismatch"),
-            std::string::npos)
-      << status.message();
-  EXPECT_NE(status.message().find("(object vol/7, 100 bytes)"),
-            std::string::npos)
-      << status.message();
-  // A header that does not check out: named too.
-  garbage = {'U', 'S', 'B', 'D', 9};
-  garbage.resize(100);
-  ASSERT_TRUE(raw->WriteObject(8, garbage).ok());
-  status = store->Read(8, 0, out);
-  EXPECT_TRUE(status.corrupt()) << status.ToString();
-  EXPECT_NE(status.message().find("(object vol/8, 100 bytes)"),
-            std::string::npos)
-      << status.message();
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
-// The production order of the encoding layers, for the tests:
-//   zero -> [compress] -> [encrypt] -> retry -> bottom store
-// over a bottom store the test owns (so successive stacks are successive
-// runs of one volume, and the test can reach the stored objects).
+// The production stack (stack/build_stack.h BuildLayers) in each encoding
+// mode, for the tests: zero -> codec -> [encrypt] -> bottom, over a
+// bottom store the test owns (so successive stacks are successive runs of
+// one volume, and the test can reach the stored objects).
 #ifndef USBD_TESTS_UNIT_TESTING_TEST_STACK_H_
 #define USBD_TESTS_UNIT_TESTING_TEST_STACK_H_
 
@@ -10,11 +10,9 @@
 #include <memory>
 #include <string>
 
-#include "codec/compress_store.h"
+#include "codec/block_codec.h"
 #include "crypto/encoding_settings.h"
-#include "crypto/encrypt_store.h"
-#include "retry/retry_store.h"
-#include "store/zero_store.h"
+#include "stack/build_stack.h"
 #include "testing/test_backends.h"
 
 namespace usbd::testing {
@@ -62,23 +60,26 @@ inline TestVolume NewTestVolume(Mode mode, const std::string& uuid,
   return volume;
 }
 
-// A started stack for `volume` over `bottom` (not owned).
+// A started stack for `volume` over `bottom` (not owned), built by the
+// production builder as for a local store (no retry layer): the codec layer
+// (zstd at the default level with compression), encryption with it.
 inline std::unique_ptr<BlockStore> NewTestStack(Mode mode, BlockStore* bottom,
                                                 const TestVolume& volume) {
-  RetryOptions retry;
-  retry.max_pause_total = std::chrono::milliseconds(0);
-  std::unique_ptr<BlockStore> store = NewRetryStore(retry, Borrow(bottom));
+  StackSpec spec;
+  spec.geometry = bottom->geometry();
+  spec.compress_level = Compresses(mode) ? kDefaultCompressLevel : 0;
   if (Encrypts(mode)) {
     auto key = OpenVolumeKey(volume.password, volume.settings);
     EXPECT_TRUE(key.ok()) << key.status().ToString();
     if (!key.ok()) return nullptr;
-    store = NewEncryptStore({std::move(*key), volume.uuid}, std::move(store));
+    spec.encryption = {std::move(*key), volume.uuid};
   }
-  if (Compresses(mode)) store = NewCompressStore({}, std::move(store));
-  store = NewZeroStore(std::move(store));
-  Status status = store->Start();
+  auto store = BuildLayers(std::move(spec), Borrow(bottom));
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return nullptr;
+  Status status = (*store)->Start();
   EXPECT_TRUE(status.ok()) << status.ToString();
-  return store;
+  return std::move(store).value();
 }
 
 }  // namespace usbd::testing
