@@ -12,26 +12,13 @@
 #include "cache/cache_impl.h"
 #include "cache/crc32c.h"
 #include "util/fd.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 namespace usbd::cache_internal {
 namespace {
 
-std::string RandomId() {
-  uint8_t bytes[16];
-  size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (uint8_t b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
-  return id;
-}
+std::string RandomId() { return RandomHex(16); }
 
 std::string Mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 

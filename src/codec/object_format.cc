@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/hex.h"
 #include "util/xxh64.h"
 
 namespace usbd {
@@ -34,12 +35,6 @@ uint64_t GetLe64(const uint8_t* p) {
 Status Bad(uint64_t block, const std::string& what) {
   return Status::IoError(DescribeBlock(block) + ": " + what +
                          "; not served as data");
-}
-
-std::string Hex64(uint64_t v) {
-  char text[20];
-  std::snprintf(text, sizeof text, "%016" PRIx64, v);
-  return text;
 }
 
 }  // namespace
@@ -179,8 +174,8 @@ Result<ObjectHeader> CheckStoredObject(std::span<const uint8_t> object,
     const uint64_t stored = GetLe64(object.data() + covered);
     const uint64_t computed = Xxh64(object.first(covered));
     if (stored != computed) {
-      std::string what = "checksum mismatch (stored " + Hex64(stored) +
-                         ", computed " + Hex64(computed) + ")";
+      std::string what = "checksum mismatch (stored " + HexNumber(stored, 16) +
+                         ", computed " + HexNumber(computed, 16) + ")";
       if (!HasObjectMagic(object)) {
         what += ", and no usbd header: corrupt or foreign object";
       } else if (object[4] > kNewestObjectFormat) {

@@ -1,27 +1,10 @@
 #include "crypto/encoding_settings.h"
 
 #include "codec/block_codec.h"
+#include "util/hex.h"
 
 namespace usbd {
 namespace {
-
-std::string Hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string text;
-  for (uint8_t b : bytes) {
-    text += kDigits[b >> 4];
-    text += kDigits[b & 15];
-  }
-  return text;
-}
-
-bool IsLowerHex(std::string_view text, size_t digits) {
-  if (text.size() != digits) return false;
-  for (char c : text) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
 
 std::vector<uint8_t> FromHex(std::string_view text) {
   auto digit = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
@@ -41,7 +24,7 @@ EncodingEntries EncodingSettingsToEntries(const EncodingSettings& settings) {
   entries.emplace_back("cipher", std::string(CipherName(settings.cipher)));
   if (settings.cipher != Cipher::kNone) {
     entries.emplace_back("kdf", FormatKdfParams(settings.kdf));
-    entries.emplace_back("kdf_salt", Hex(settings.kdf_salt));
+    entries.emplace_back("kdf_salt", HexBytes(settings.kdf_salt));
     entries.emplace_back("key_check", settings.key_check);
   }
   if (settings.codec_level != 0) {

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <map>
 
+#include "util/hex.h"
+
 namespace usbd {
 namespace {
 
@@ -48,16 +50,6 @@ bool ParseNumber(std::string_view text, uint64_t* value) {
   auto [end, ec] =
       std::from_chars(text.data(), text.data() + text.size(), *value);
   return ec == std::errc() && end == text.data() + text.size();
-}
-
-std::string Hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string text;
-  for (uint8_t b : bytes) {
-    text += kDigits[b >> 4];
-    text += kDigits[b & 15];
-  }
-  return text;
 }
 
 }  // namespace
@@ -173,7 +165,7 @@ std::string KeyCheckValue(const SecretKey& key) {
   HMAC(EVP_sha256(), bytes.data(), static_cast<int>(bytes.size()),
        reinterpret_cast<const uint8_t*>(kKeyCheckLabel.data()),
        kKeyCheckLabel.size(), mac, &length);
-  std::string check = Hex({mac, kKeyCheckHexDigits / 2});
+  std::string check = HexBytes({mac, kKeyCheckHexDigits / 2});
   OPENSSL_cleanse(mac, sizeof mac);
   return check;
 }

@@ -8,6 +8,7 @@
 #include <cctype>
 
 #include "http/curl_client.h"
+#include "util/hex.h"
 
 namespace usbd {
 namespace {
@@ -16,17 +17,6 @@ using Bytes = std::vector<uint8_t>;
 
 std::span<const uint8_t> AsBytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-std::string Hex(std::span<const uint8_t> data) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(data.size() * 2);
-  for (uint8_t b : data) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
 }
 
 Bytes Digest(const EVP_MD* md, std::span<const uint8_t> data) {
@@ -90,7 +80,7 @@ std::string CanonicalQuery(
 }  // namespace
 
 std::string Sha256Hex(std::span<const uint8_t> data) {
-  return Hex(Digest(EVP_sha256(), data));
+  return HexBytes(Digest(EVP_sha256(), data));
 }
 
 std::string Md5Base64(std::span<const uint8_t> data) {
@@ -98,7 +88,7 @@ std::string Md5Base64(std::span<const uint8_t> data) {
 }
 
 std::string Md5Hex(std::span<const uint8_t> data) {
-  return Hex(Digest(EVP_md5(), data));
+  return HexBytes(Digest(EVP_md5(), data));
 }
 
 std::string AmzDate(std::time_t t) {
@@ -162,7 +152,7 @@ SigV4Signature SignV4(const SigV4Request& request,
   HmacSha256(next, sig.string_to_sign, signature);
   OPENSSL_cleanse(key, sizeof key);
   OPENSSL_cleanse(next, sizeof next);
-  sig.signature = Hex(signature);
+  sig.signature = HexBytes(signature);
   sig.authorization =
       "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +
       credential_scope + ", SignedHeaders=" + signed_headers +

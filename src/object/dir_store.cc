@@ -16,6 +16,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "object/block_key.h"
 #include "store/zero_store.h"
 #include "util/fd.h"
 
@@ -123,7 +124,12 @@ class DirStore : public BlockStore {
   Capabilities capabilities() const override {
     Capabilities caps;
     caps.partial_write = true;
+    caps.trim = true;
+    caps.flush = true;
+    caps.multi_conn = true;
     caps.read_only = options_.read_only;
+    caps.fast_zero = true;
+    caps.allocation = true;
     caps.objects = true;
     return caps;
   }
@@ -194,8 +200,9 @@ class DirStore : public BlockStore {
     }
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat " + name);
-    if (st.st_size <= 0 || static_cast<uint64_t>(st.st_size) >
-                               MaxObjectSize(options_.geometry.block_size)) {
+    if (st.st_size <= 0 ||
+        !IsObjectSize(static_cast<uint64_t>(st.st_size),
+                      options_.geometry.block_size)) {
       return Status::IoError("block file " + name + " has " +
                              std::to_string(st.st_size) +
                              " bytes, not an object of this volume");
@@ -208,11 +215,8 @@ class DirStore : public BlockStore {
 
   Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
-    if (object.empty() ||
-        object.size() > MaxObjectSize(options_.geometry.block_size)) {
-      return Status::Invalid("object of " + std::to_string(object.size()) +
-                             " bytes for block " + std::to_string(block));
-    }
+    USBD_RETURN_IF_ERROR(
+        CheckObjectSize(block, object.size(), options_.geometry.block_size));
     return Replace(block, object);
   }
 
@@ -322,10 +326,10 @@ class DirStore : public BlockStore {
     struct stat st;
     if (::fstat(opened.get(), &st) != 0) return ErrnoStatus("fstat " + name);
     if (static_cast<uint64_t>(st.st_size) != options_.geometry.block_size) {
-      return Status::NotABlock("block file " + name + " has " +
-                             std::to_string(st.st_size) + " bytes, expected " +
-                             std::to_string(options_.geometry.block_size) +
-                             " (truncated or foreign object)");
+      return Status::NotABlock(
+          "block file " + name + " has " + std::to_string(st.st_size) +
+          " bytes, expected " + std::to_string(options_.geometry.block_size) +
+          " (truncated or foreign object)");
     }
     file_opens_.fetch_add(1, std::memory_order_relaxed);
     *fd = std::make_shared<const Fd>(std::move(opened));

@@ -8,18 +8,11 @@
 #include <thread>
 #include <unordered_map>
 
-#include "store/zero_store.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 namespace usbd {
 namespace {
-
-std::string Hex(uint64_t value, int digits) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%0*llx", digits,
-                static_cast<unsigned long long>(value));
-  return buf;
-}
 
 class ObjectBlockStore : public BlockStore {
  public:
@@ -57,45 +50,13 @@ class ObjectBlockStore : public BlockStore {
 
   Status Shutdown() override { return Status::Ok(); }
 
-  Status Read(uint64_t block, uint32_t offset,
-              std::span<uint8_t> out) override {
-    USBD_RETURN_IF_ERROR(CheckRange(block, offset, out.size()));
-    if (options_.list_blocks && !MaybePresent(block)) {
-      std::memset(out.data(), 0, out.size());
-      zero_reads_.fetch_add(1, std::memory_order_relaxed);
-      return Status::Ok();
-    }
-    std::string key = Key(block);
-    auto object = store_->Get(key, options_.geometry.block_size);
-    gets_.fetch_add(1, std::memory_order_relaxed);
-    if (!object.ok()) return Failed(object.status(), "read", block);
-    if (!object->has_value()) {
-      std::memset(out.data(), 0, out.size());
-      return Status::Ok();
-    }
-    const std::vector<uint8_t>& data = **object;
-    if (data.size() != options_.geometry.block_size) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      return Status::NotABlock(
-          "block " + std::to_string(block) + ": object " + key + " has " +
-          std::to_string(data.size()) + " bytes, expected " +
-          std::to_string(options_.geometry.block_size) +
-          " (truncated or foreign object) in " + store_->Describe());
-    }
-    std::memcpy(out.data(), data.data() + offset, out.size());
-    bytes_read_.fetch_add(out.size(), std::memory_order_relaxed);
-    return Status::Ok();
+  // Blocks become objects in the codec layer above (codec/codec_store.h);
+  // this layer keeps objects only.
+  Status Read(uint64_t, uint32_t, std::span<uint8_t>) override {
+    return Status::Error(ENOTSUP, "the block adapter keeps objects only");
   }
-
-  Status Write(uint64_t block, uint32_t offset,
-               std::span<const uint8_t> data) override {
-    if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
-    USBD_RETURN_IF_ERROR(CheckRange(block, offset, data.size()));
-    if (offset != 0 || data.size() != options_.geometry.block_size) {
-      return Status::Invalid("object store writes whole blocks only");
-    }
-    if (IsAllZero(data)) return Remove(block, "write zeros to");
-    return Put(block, data);
+  Status Write(uint64_t, uint32_t, std::span<const uint8_t>) override {
+    return Status::Error(ENOTSUP, "the block adapter keeps objects only");
   }
 
   Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {
@@ -111,8 +72,7 @@ class ObjectBlockStore : public BlockStore {
     if (!got.ok()) return Failed(got.status(), "read", block);
     if (!got->has_value()) return Status::Ok();
     std::vector<uint8_t>& data = **got;
-    if (data.empty() ||
-        data.size() > MaxObjectSize(options_.geometry.block_size)) {
+    if (!IsObjectSize(data.size(), options_.geometry.block_size)) {
       errors_.fetch_add(1, std::memory_order_relaxed);
       return Status::IoError("block " + std::to_string(block) + ": object " +
                              key + " has " + std::to_string(data.size()) +
@@ -127,11 +87,8 @@ class ObjectBlockStore : public BlockStore {
   Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
     USBD_RETURN_IF_ERROR(CheckRange(block, 0, 0));
-    if (object.empty() ||
-        object.size() > MaxObjectSize(options_.geometry.block_size)) {
-      return Status::Invalid("object of " + std::to_string(object.size()) +
-                             " bytes for block " + std::to_string(block));
-    }
+    USBD_RETURN_IF_ERROR(
+        CheckObjectSize(block, object.size(), options_.geometry.block_size));
     return Put(block, object);
   }
 
@@ -268,7 +225,7 @@ class ObjectBlockStore : public BlockStore {
     if (options_.block_hash_prefix) {
       int digits = threads <= 4 ? 1 : 2;
       for (uint64_t p = 0; p < (uint64_t{1} << (4 * digits)); ++p) {
-        prefixes.push_back(options_.prefix + Hex(p, digits));
+        prefixes.push_back(options_.prefix + HexNumber(p, digits));
       }
       return prefixes;
     }
@@ -284,7 +241,7 @@ class ObjectBlockStore : public BlockStore {
     if (digits == 0) return {options_.prefix};
     uint64_t span = uint64_t{1} << (4 * (8 - digits));
     for (uint64_t p = 0; p * span < count; ++p) {
-      prefixes.push_back(options_.prefix + Hex(p, digits));
+      prefixes.push_back(options_.prefix + HexNumber(p, digits));
     }
     return prefixes;
   }
@@ -345,49 +302,6 @@ std::unique_ptr<BlockStore> NewObjectBlockStore(
     ObjectBlockStoreOptions options, std::unique_ptr<ObjectStore> store) {
   return std::make_unique<ObjectBlockStore>(std::move(options),
                                             std::move(store));
-}
-
-std::string BlockHashPrefix(uint64_t block) {
-  uint64_t z = block + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return Hex(z & 0xffffffffULL, 8);
-}
-
-std::string BlockObjectKey(const std::string& prefix, bool hash_prefix,
-                           uint64_t block) {
-  if (!hash_prefix) return BlockObjectName(prefix, block);
-  return BlockObjectName(prefix + BlockHashPrefix(block) + "-", block);
-}
-
-bool ParseBlockObjectKey(const std::string& prefix, bool hash_prefix,
-                         const std::string& key, uint64_t* block) {
-  if (!key.starts_with(prefix)) return false;
-  std::string_view rest(key);
-  rest.remove_prefix(prefix.size());
-  if (hash_prefix) {
-    if (rest.size() < 10 || rest[8] != '-') return false;
-    rest.remove_prefix(9);
-  }
-  if (rest.size() < 8 || rest.size() > 16) return false;
-  uint64_t value = 0;
-  for (char c : rest) {
-    int digit;
-    if (c >= '0' && c <= '9') {
-      digit = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      digit = c - 'a' + 10;
-    } else {
-      return false;
-    }
-    value = (value << 4) | static_cast<uint64_t>(digit);
-  }
-  // Only the canonical spelling is a block (no extra leading zeros, and
-  // the right hash): anything else is some other object.
-  if (BlockObjectKey(prefix, hash_prefix, value) != key) return false;
-  *block = value;
-  return true;
 }
 
 }  // namespace usbd

@@ -1,26 +1,17 @@
 // The block adapter: a BlockStore whose blocks are objects in an
 // ObjectStore (S3, plain HTTP, memory). The bottom layer of the stack.
 //
-// Naming: block N is the object BlockObjectKey(prefix, hash_prefix, N):
-//   prefix + 8 hex digits of block N                  (default)
-//   prefix + HHHHHHHH + "-" + 8 hex digits of block N  (--blockHashPrefix)
-// where HHHHHHHH is BlockHashPrefix(N), the low 32 bits of the SplitMix64
-// finaliser of N in lower-case hex: it spreads keys over an S3 bucket's
-// partitions. Both forms are part of the bucket format; never change them.
+// Naming: block N is the object BlockObjectKey(prefix, hash_prefix, N)
+// (object/block_key.h).
 //
 // Semantics:
-//  - Read fetches the whole object (a sub-range read still GETs the whole
-//    block; the layers above read whole blocks anyway). A missing object
-//    (404) reads as zeros. An object whose size is not the block size is
-//    Status::NotABlock naming the key (an encoded, truncated or foreign
-//    object), never served; EIO on the wire.
-//  - Write takes whole blocks only (capabilities().partial_write = false;
-//    anything else is EINVAL). An all-zero block is not stored: it becomes
-//    a DELETE. Trim is a DELETE. Read-only volumes refuse both with EPERM.
-//  - Objects (capabilities().objects): ReadObject/WriteObject keep the
-//    variable-length objects of the compression and encryption layers as
-//    they are, any length from 1 to MaxObjectSize(block_size) (longer or
-//    empty ones are EIO on read, EINVAL on write). No all-zero shortcut.
+//  - Objects only (capabilities().objects): ReadObject/WriteObject keep
+//    the objects of the codec and encryption layers above as they are, any
+//    length from 1 to MaxObjectSize(block_size) (longer or empty ones are
+//    EIO on read, EINVAL on write). A missing object (404) reads as empty:
+//    a block never written. Read and Write are ENOTSUP: blocks become
+//    objects in the codec layer (codec/codec_store.h), which is always
+//    above. Trim is a DELETE. Read-only volumes refuse changes with EPERM.
 //  - Flush is a no-op and capabilities().flush is false: a PUT or DELETE
 //    that returned 2xx is already durable in the store.
 //  - Errors from the store pass up unchanged (with the block named), so the
@@ -46,6 +37,7 @@
 #include <memory>
 #include <string>
 
+#include "object/block_key.h"
 #include "object/object_store.h"
 #include "store/block_store.h"
 
@@ -62,18 +54,6 @@ struct ObjectBlockStoreOptions {
 
 std::unique_ptr<BlockStore> NewObjectBlockStore(
     ObjectBlockStoreOptions options, std::unique_ptr<ObjectStore> store);
-
-// The 8 hex digits --blockHashPrefix puts before block N's name.
-std::string BlockHashPrefix(uint64_t block);
-
-// The object key of `block`, as described above.
-std::string BlockObjectKey(const std::string& prefix, bool hash_prefix,
-                           uint64_t block);
-
-// The block whose key is `key` (under `prefix`), or false when `key` is not
-// a block object of this naming (metadata, foreign objects).
-bool ParseBlockObjectKey(const std::string& prefix, bool hash_prefix,
-                         const std::string& key, uint64_t* block);
 
 }  // namespace usbd
 

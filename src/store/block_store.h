@@ -50,23 +50,25 @@ struct Geometry {
 };
 
 // What a layer can do; each decorator narrows what it receives from below.
+// Every field defaults to false, the claim a store makes by saying
+// nothing: a bottom store sets each one it offers.
 struct Capabilities {
   // Write() accepts any sub-range of a block. When false, writes must cover
   // whole blocks and the frontend does read-modify-write of partial blocks.
   // A partial write need not be atomic (see the contract above).
   bool partial_write = false;
   // Trim() actually releases storage (otherwise it is emulated by zeros).
-  bool trim = true;
+  bool trim = false;
   // Writes are durable only after Flush(); advertise NBD FLUSH/FUA.
-  bool flush = true;
+  bool flush = false;
   // One coherent view shared by all connections (NBD CAN_MULTI_CONN).
-  bool multi_conn = true;
+  bool multi_conn = false;
   // Writes are refused with EPERM.
   bool read_only = false;
   // Zeroing a whole block (Trim) is much cheaper than writing it.
-  bool fast_zero = true;
+  bool fast_zero = false;
   // QueryAllocation() reports real holes (NBD base:allocation).
-  bool allocation = true;
+  bool allocation = false;
   // ReadObject() and WriteObject() keep variable-length objects.
   bool objects = false;
 };
@@ -76,6 +78,20 @@ struct Capabilities {
 constexpr uint32_t kMaxObjectOverhead = 1024;
 inline uint64_t MaxObjectSize(uint32_t block_size) {
   return uint64_t{block_size} + kMaxObjectOverhead;
+}
+
+// Whether `size` bytes can be an object of blocks of `block_size`: 1 to
+// MaxObjectSize(block_size). Stores check it when they read one back.
+inline bool IsObjectSize(uint64_t size, uint32_t block_size) {
+  return size != 0 && size <= MaxObjectSize(block_size);
+}
+
+// What every WriteObject checks first: EINVAL naming the size otherwise.
+inline Status CheckObjectSize(uint64_t block, uint64_t size,
+                              uint32_t block_size) {
+  if (IsObjectSize(size, block_size)) return Status::Ok();
+  return Status::Invalid("object of " + std::to_string(size) +
+                         " bytes for block " + std::to_string(block));
 }
 
 // Names a block's object in messages: "object vol1/0000000c".
@@ -201,10 +217,6 @@ class ForwardingStore : public BlockStore {
 inline std::unique_ptr<BlockStore> Borrow(BlockStore* target) {
   return std::make_unique<ForwardingStore>(target);
 }
-
-// Object key of a block, as the S3 and directory stores name it:
-// prefix + block number in 8 (or more) lower-case hex digits.
-std::string BlockObjectName(const std::string& prefix, uint64_t block);
 
 }  // namespace usbd
 

@@ -24,7 +24,12 @@ class MemoryStore : public BlockStore {
   Capabilities capabilities() const override {
     Capabilities caps;
     caps.partial_write = true;
+    caps.trim = true;
+    caps.flush = true;
+    caps.multi_conn = true;
     caps.read_only = options_.read_only;
+    caps.fast_zero = true;
+    caps.allocation = true;
     caps.objects = true;
     return caps;
   }
@@ -125,11 +130,8 @@ class MemoryStore : public BlockStore {
 
   Status WriteObject(uint64_t block, std::span<const uint8_t> object) override {
     if (options_.read_only) return Status::Error(EPERM, "volume is read-only");
-    if (object.empty() ||
-        object.size() > MaxObjectSize(options_.geometry.block_size)) {
-      return Status::Invalid("object of " + std::to_string(object.size()) +
-                             " bytes for block " + std::to_string(block));
-    }
+    USBD_RETURN_IF_ERROR(
+        CheckObjectSize(block, object.size(), options_.geometry.block_size));
     std::vector<uint8_t> copy(object.begin(), object.end());
     std::unique_ptr<uint8_t[]> released;
     {

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "util/hex.h"
 #include "util/xxh64.h"
 
 namespace usbd {
@@ -45,13 +46,6 @@ uint64_t TextHash(std::string_view text) {
       reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
-std::string Hex16(uint64_t value) {
-  char hex[20];
-  std::snprintf(hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(value));
-  return hex;
-}
-
 }  // namespace
 
 std::string FormatVolumeText(std::string_view magic, uint32_t version,
@@ -59,7 +53,7 @@ std::string FormatVolumeText(std::string_view magic, uint32_t version,
   std::string text(magic);
   text += ' ' + std::to_string(version) + '\n';
   for (const auto& [key, value] : entries) text += key + '=' + value + '\n';
-  text += std::string(kChecksumPrefix) + Hex16(TextHash(text)) + '\n';
+  text += std::string(kChecksumPrefix) + HexNumber(TextHash(text), 16) + '\n';
   return text;
 }
 
@@ -87,7 +81,7 @@ Status VerifyVolumeText(std::span<const uint8_t> bytes, const std::string& key,
       !IsLowerHex(digits, kChecksumDigits)) {
     return corrupt("the last line is not a checksum line: " + Quote(line));
   }
-  const std::string computed = Hex16(TextHash(text.substr(0, start)));
+  const std::string computed = HexNumber(TextHash(text.substr(0, start)), 16);
   if (digits != computed) {
     return corrupt("stored " + std::string(digits) + ", computed " + computed);
   }
@@ -204,38 +198,6 @@ bool IsUtcTimestamp(std::string_view text) {
     bool ok = kShape[i] == 'd' ? (text[i] >= '0' && text[i] <= '9')
                                : text[i] == kShape[i];
     if (!ok) return false;
-  }
-  return true;
-}
-
-std::string RandomHex(size_t bytes) {
-  std::vector<uint8_t> random(bytes);
-  size_t got = 0;
-  while (got < bytes) {
-    ssize_t n = getrandom(random.data() + got, bytes - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  if (got < bytes) {  // no getrandom (old kernel, seccomp): still unique
-    std::random_device device;
-    for (size_t i = got; i < bytes; ++i) {
-      random[i] = static_cast<uint8_t>(device());
-    }
-  }
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (uint8_t b : random) {
-    hex += kDigits[b >> 4];
-    hex += kDigits[b & 15];
-  }
-  return hex;
-}
-
-bool IsLowerHex(std::string_view text, size_t digits) {
-  if (text.size() != digits) return false;
-  for (char c : text) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
 }

@@ -40,6 +40,7 @@
 
 #include "object/object_store.h"
 #include "retry/retry_store.h"
+#include "util/hex.h"
 #include "util/status.h"
 
 namespace usbd {
@@ -75,10 +76,6 @@ std::optional<uint64_t> ParseDecimal(std::string_view text);
 // "2026-01-02T03:04:05Z".
 std::string UtcTimestamp(std::chrono::system_clock::time_point when);
 bool IsUtcTimestamp(std::string_view text);
-
-// `bytes` random bytes from the kernel, as 2 * bytes lower-case hex digits.
-std::string RandomHex(size_t bytes);
-bool IsLowerHex(std::string_view text, size_t digits);
 
 // "NAME" when given, else a description from the store and the prefix.
 std::string VolumeDisplayName(const ObjectStore& store,

@@ -51,12 +51,12 @@ run() {  # NAME SECONDS CORPUS
 
 build fuzz_nbd "$src"/nbd/connection.cc "$src"/nbd/handshake.cc \
   "$src"/nbd/frontend.cc "$src"/store/memory_store.cc \
-  "$src"/store/block_store.cc "$src"/util/fd.cc
+  "$src"/util/fd.cc
 python3 "$top_srcdir/tests/fuzz/make_seeds.py" "$tmp/corpus_nbd"
 run fuzz_nbd "${FUZZ_SECONDS:-30}" "$tmp/corpus_nbd"
 
 build fuzz_object "$src"/codec/object_format.cc "$src"/codec/block_codec.cc \
-  "$src"/util/xxh64.cc \
+  "$src"/util/xxh64.cc "$src"/util/hex.cc \
   "$src"/crypto/object_cipher.cc "$src"/crypto/secret_key.cc -lzstd -lcrypto
 mkdir -p "$tmp/corpus_object"
 USBD_FUZZ_SEEDS="$tmp/corpus_object" "$tmp/fuzz_object"

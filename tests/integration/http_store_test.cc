@@ -29,9 +29,25 @@
 #include "http/s3_store.h"
 #include "http/sigv4.h"
 #include "object/object_block_store.h"
+#include "stack/build_stack.h"
+#include "testing/object_store_contract.h"
 
 namespace usbd {
 namespace {
+
+// The production layers (zero, codec) over a block adapter: blocks as the
+// stack sees them (stack/build_stack.h), with no cache and no retry.
+std::unique_ptr<BlockStore> Layered(std::unique_ptr<BlockStore> adapter,
+                                    std::string prefix = "") {
+  StackSpec spec;
+  spec.geometry = adapter->geometry();
+  spec.namer = [prefix](uint64_t block) {
+    return "object " + BlockObjectName(prefix, block);
+  };
+  auto stack = BuildLayers(std::move(spec), std::move(adapter));
+  EXPECT_TRUE(stack.ok()) << stack.status().ToString();
+  return std::move(stack).value();
+}
 
 constexpr uint32_t kBlockSize = 4096;
 
@@ -112,9 +128,13 @@ class S3Test : public ::testing::Test {
     options.geometry = {kBlockSize, block_count};
     options.prefix = prefix;
     options.list_blocks = list_blocks;
-    return NewObjectBlockStore(options, Store());
+    return Layered(NewObjectBlockStore(options, Store()), prefix);
   }
 };
+
+TEST_F(S3Test, MeetsTheObjectStoreContract) {
+  testing::CheckObjectStoreContract(*Store(), TestPrefix());
+}
 
 TEST_F(S3Test, PutGetHeadDeleteRoundTrip) {
   auto store = Store();
@@ -247,7 +267,7 @@ TEST_F(S3Test, WrongSecretIsOneClearNonRetryableError) {
   // Through the block adapter too: no zeros served on a failed read.
   ObjectBlockStoreOptions block_options;
   block_options.geometry = {kBlockSize, 16};
-  auto blocks = NewObjectBlockStore(block_options, Store(options));
+  auto blocks = Layered(NewObjectBlockStore(block_options, Store(options)));
   ASSERT_TRUE(blocks->Start().ok());
   std::vector<uint8_t> out(kBlockSize);
   Status read = blocks->Read(0, 0, out);
@@ -275,7 +295,7 @@ TEST_F(S3Test, MissingBucketIsAnErrorNotZeros) {
       << got.status().message();
 }
 
-TEST_F(S3Test, ShortObjectIsNotABlockNamingTheKey) {
+TEST_F(S3Test, ShortObjectIsRefusedNamingTheKey) {
   std::string prefix = TestPrefix();
   auto store = Store();
   ASSERT_TRUE(store->Put(BlockObjectName(prefix, 4), Pattern(1, 1000)).ok());
@@ -283,8 +303,7 @@ TEST_F(S3Test, ShortObjectIsNotABlockNamingTheKey) {
   ASSERT_TRUE(blocks->Start().ok());
   std::vector<uint8_t> out(kBlockSize);
   Status s = blocks->Read(4, 0, out);
-  EXPECT_TRUE(s.not_a_block()) << s.ToString();
-  EXPECT_FALSE(s.retryable());
+  EXPECT_TRUE(s.corrupt()) << s.ToString();
   EXPECT_NE(s.message().find(BlockObjectName(prefix, 4)), std::string::npos)
       << s.message();
   ASSERT_TRUE(store->Delete(BlockObjectName(prefix, 4)).ok());
@@ -493,13 +512,17 @@ TEST_F(NginxTest, PutGetHeadDeleteRoundTrip) {
   EXPECT_TRUE(store->Delete(key).ok());
 }
 
+TEST_F(NginxTest, MeetsTheObjectStoreContract) {
+  testing::CheckObjectStoreContract(*Store(), TestPrefix());
+}
+
 TEST_F(NginxTest, BlockAdapterZerosAndDeletes) {
   std::string prefix = TestPrefix();
   ObjectBlockStoreOptions options;
   options.geometry = {kBlockSize, 64};
   options.prefix = prefix;
   options.block_hash_prefix = true;
-  auto blocks = NewObjectBlockStore(options, Store());
+  auto blocks = Layered(NewObjectBlockStore(options, Store()));
   ASSERT_TRUE(blocks->Start().ok());
   std::vector<uint8_t> out(kBlockSize, 1);
   ASSERT_TRUE(blocks->Read(3, 0, out).ok());
@@ -514,18 +537,18 @@ TEST_F(NginxTest, BlockAdapterZerosAndDeletes) {
   EXPECT_FALSE(store->Head(key)->has_value());
 }
 
-TEST_F(NginxTest, ShortObjectIsNotABlockNamingTheKey) {
+TEST_F(NginxTest, ShortObjectIsRefusedNamingTheKey) {
   std::string prefix = TestPrefix();
   auto store = Store();
   ASSERT_TRUE(store->Put(BlockObjectName(prefix, 0), Pattern(1, 10)).ok());
   ObjectBlockStoreOptions options;
   options.geometry = {kBlockSize, 4};
   options.prefix = prefix;
-  auto blocks = NewObjectBlockStore(options, Store());
+  auto blocks = Layered(NewObjectBlockStore(options, Store()), prefix);
   ASSERT_TRUE(blocks->Start().ok());
   std::vector<uint8_t> out(kBlockSize);
   Status s = blocks->Read(0, 0, out);
-  EXPECT_TRUE(s.not_a_block()) << s.ToString();
+  EXPECT_TRUE(s.corrupt()) << s.ToString();
   EXPECT_NE(s.message().find(BlockObjectName(prefix, 0)), std::string::npos);
 }
 

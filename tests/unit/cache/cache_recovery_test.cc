@@ -257,7 +257,7 @@ TEST_F(CacheRecoveryTest, ACleanCacheOfAnotherVolumeIsStartedAfresh) {
 TEST_F(CacheRecoveryTest, ASecondUserOfTheCacheFileIsRefused) {
   Open(Options());
   auto second = NewCacheStore(Options(), {"vol-1", kBlock, kBlock * kBlocks},
-                              std::make_unique<StoreProxy>(&store_));
+                              Borrow(&store_));
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->Start().code(), EBUSY);
 }

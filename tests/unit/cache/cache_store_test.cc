@@ -39,7 +39,7 @@ TEST_F(CacheStoreTest, RefusesBadOptions) {
   o.block_cache_size = 0;
   EXPECT_EQ(TryOpen(o).code(), EINVAL);
   auto made = NewCacheStore(Options(), {"v", kBlock * 2, kBlock * kBlocks},
-                            std::make_unique<StoreProxy>(&store_));
+                            Borrow(&store_));
   EXPECT_EQ(made.status().code(), EINVAL);
 }
 
@@ -378,11 +378,11 @@ TEST_F(CacheStoreTest, ShutdownGivesUpOnAStoreThatTakesNothing) {
 }
 
 TEST_F(CacheStoreTest, ReadOnlyVolumesRefuseWrites) {
-  class ReadOnly : public StoreProxy {
+  class ReadOnly : public ForwardingStore {
    public:
-    using StoreProxy::StoreProxy;
+    using ForwardingStore::ForwardingStore;
     Capabilities capabilities() const override {
-      Capabilities caps = StoreProxy::capabilities();
+      Capabilities caps = ForwardingStore::capabilities();
       caps.read_only = true;
       return caps;
     }

@@ -32,72 +32,83 @@ std::vector<uint8_t> Pattern(uint8_t seed) {
   return data;
 }
 
+// The object block `block` holds (empty: none).
+std::vector<uint8_t> Stored(BlockStore& store, uint64_t block) {
+  std::vector<uint8_t> object{1};
+  EXPECT_TRUE(store.ReadObject(block, &object).ok());
+  return object;
+}
+
 bool Exists(ObjectStore* objects, const std::string& key) {
   auto head = objects->Head(key);
   return head.ok() && head->has_value();
 }
 
-TEST(ObjectBlockStoreTest, WriteThenReadRoundTrips) {
+TEST(ObjectBlockStoreTest, ObjectsRoundTripUnderTheirKeys) {
   Fixture f = Make({.prefix = "vol/"});
   ASSERT_TRUE(f.store->Start().ok());
   auto data = Pattern(3);
-  ASSERT_TRUE(f.store->Write(5, 0, data).ok());
+  ASSERT_TRUE(f.store->WriteObject(5, data).ok());
   EXPECT_TRUE(Exists(f.objects, "vol/00000005"));
-  std::vector<uint8_t> out(kBlockSize);
-  ASSERT_TRUE(f.store->Read(5, 0, out).ok());
-  EXPECT_EQ(out, data);
-  std::vector<uint8_t> part(100);
-  ASSERT_TRUE(f.store->Read(5, 1000, part).ok());
-  EXPECT_TRUE(std::equal(part.begin(), part.end(), data.begin() + 1000));
+  EXPECT_EQ(Stored(*f.store, 5), data);
+  std::vector<uint8_t> small(10, 4);
+  ASSERT_TRUE(f.store->WriteObject(5, small).ok());
+  EXPECT_EQ(Stored(*f.store, 5), small);
 }
 
-TEST(ObjectBlockStoreTest, NeverWrittenReadsAsZeros) {
+TEST(ObjectBlockStoreTest, NeverWrittenIsNoObject) {
   Fixture f = Make({});
   ASSERT_TRUE(f.store->Start().ok());
-  std::vector<uint8_t> out(kBlockSize, 0xff);
-  ASSERT_TRUE(f.store->Read(9, 0, out).ok());
-  EXPECT_EQ(out, std::vector<uint8_t>(kBlockSize, 0));
+  EXPECT_TRUE(Stored(*f.store, 9).empty());
 }
 
-TEST(ObjectBlockStoreTest, ZeroWriteAndTrimDeleteTheObject) {
+TEST(ObjectBlockStoreTest, TrimDeletesTheObject) {
   Fixture f = Make({.prefix = "p"});
   ASSERT_TRUE(f.store->Start().ok());
-  ASSERT_TRUE(f.store->Write(1, 0, Pattern(1)).ok());
-  ASSERT_TRUE(f.store->Write(2, 0, Pattern(2)).ok());
-  ASSERT_TRUE(f.store->Write(1, 0, std::vector<uint8_t>(kBlockSize, 0)).ok());
+  ASSERT_TRUE(f.store->WriteObject(2, Pattern(2)).ok());
   ASSERT_TRUE(f.store->Trim(2).ok());
-  EXPECT_FALSE(Exists(f.objects, "p00000001"));
   EXPECT_FALSE(Exists(f.objects, "p00000002"));
-  std::vector<uint8_t> out(kBlockSize, 1);
-  ASSERT_TRUE(f.store->Read(1, 0, out).ok());
-  EXPECT_EQ(out, std::vector<uint8_t>(kBlockSize, 0));
+  EXPECT_TRUE(Stored(*f.store, 2).empty());
 }
 
-TEST(ObjectBlockStoreTest, WrongSizedObjectIsNotABlockNamingTheKey) {
+TEST(ObjectBlockStoreTest, ObjectsOutsideTheSizeBoundsAreRefused) {
   auto objects = NewMemoryObjectStore();
-  ASSERT_TRUE(objects->Put("vol/00000003", std::vector<uint8_t>(100, 1)).ok());
+  ASSERT_TRUE(objects
+                  ->Put("vol/00000003",
+                        std::vector<uint8_t>(MaxObjectSize(kBlockSize) + 1, 1))
+                  .ok());
   Fixture f = Make({.prefix = "vol/"}, std::move(objects));
   ASSERT_TRUE(f.store->Start().ok());
-  std::vector<uint8_t> out(kBlockSize);
-  Status s = f.store->Read(3, 0, out);
-  EXPECT_TRUE(s.not_a_block()) << s.ToString();
+  std::vector<uint8_t> object;
+  Status s = f.store->ReadObject(3, &object);
+  EXPECT_EQ(s.code(), EIO) << s.ToString();
   EXPECT_FALSE(s.retryable());
   EXPECT_NE(s.message().find("vol/00000003"), std::string::npos);
+  EXPECT_EQ(f.store->WriteObject(3, {}).code(), EINVAL);
+  EXPECT_EQ(
+      f.store
+          ->WriteObject(3, std::vector<uint8_t>(MaxObjectSize(kBlockSize) + 1))
+          .code(),
+      EINVAL);
 }
 
-TEST(ObjectBlockStoreTest, WholeBlockWritesOnly) {
+TEST(ObjectBlockStoreTest, KeepsObjectsOnlyAndChecksTheRange) {
   Fixture f = Make({});
   ASSERT_TRUE(f.store->Start().ok());
   EXPECT_FALSE(f.store->capabilities().partial_write);
-  EXPECT_EQ(f.store->Write(0, 0, std::vector<uint8_t>(10, 1)).code(), EINVAL);
-  EXPECT_EQ(f.store->Write(1000, 0, Pattern(1)).code(), EINVAL);
+  EXPECT_TRUE(f.store->capabilities().objects);
+  std::vector<uint8_t> out(kBlockSize);
+  EXPECT_EQ(f.store->Read(0, 0, out).code(), ENOTSUP);
+  EXPECT_EQ(f.store->Write(0, 0, Pattern(1)).code(), ENOTSUP);
+  EXPECT_EQ(f.store->WriteObject(1000, Pattern(1)).code(), EINVAL);
+  EXPECT_EQ(f.store->Trim(1000).code(), EINVAL);
 }
 
 TEST(ObjectBlockStoreTest, ReadOnlyRefusesChanges) {
   Fixture f = Make({.read_only = true});
   ASSERT_TRUE(f.store->Start().ok());
   EXPECT_TRUE(f.store->capabilities().read_only);
-  EXPECT_EQ(f.store->Write(0, 0, Pattern(1)).code(), EPERM);
+  EXPECT_EQ(f.store->WriteObject(0, Pattern(1)).code(), EPERM);
   EXPECT_EQ(f.store->Trim(0).code(), EPERM);
 }
 
@@ -120,11 +131,9 @@ TEST(ObjectBlockStoreTest, HashPrefixNamesAreStableAndParse) {
 TEST(ObjectBlockStoreTest, HashPrefixRoundTrips) {
   Fixture f = Make({.prefix = "h/", .block_hash_prefix = true});
   ASSERT_TRUE(f.store->Start().ok());
-  ASSERT_TRUE(f.store->Write(7, 0, Pattern(7)).ok());
+  ASSERT_TRUE(f.store->WriteObject(7, Pattern(7)).ok());
   EXPECT_TRUE(Exists(f.objects, BlockObjectKey("h/", true, 7)));
-  std::vector<uint8_t> out(kBlockSize);
-  ASSERT_TRUE(f.store->Read(7, 0, out).ok());
-  EXPECT_EQ(out, Pattern(7));
+  EXPECT_EQ(Stored(*f.store, 7), Pattern(7));
 }
 
 TEST(ObjectBlockStoreTest, WithoutListBlocksEverythingMayBeAllocated) {
@@ -176,12 +185,9 @@ INSTANTIATE_TEST_SUITE_P(NamingAndThreads, SurveyTest,
 TEST(ObjectBlockStoreTest, SurveyedAbsentBlocksNeedNoRequest) {
   Fixture f = Make({.list_blocks = true});
   ASSERT_TRUE(f.store->Start().ok());
-  std::vector<uint8_t> out(kBlockSize, 1);
-  ASSERT_TRUE(f.store->Read(4, 0, out).ok());
-  EXPECT_EQ(out, std::vector<uint8_t>(kBlockSize, 0));
-  ASSERT_TRUE(f.store->Write(4, 0, Pattern(4)).ok());
-  ASSERT_TRUE(f.store->Read(4, 0, out).ok());
-  EXPECT_EQ(out, Pattern(4));
+  EXPECT_TRUE(Stored(*f.store, 4).empty());
+  ASSERT_TRUE(f.store->WriteObject(4, Pattern(4)).ok());
+  EXPECT_EQ(Stored(*f.store, 4), Pattern(4));
   ASSERT_TRUE(f.store->Trim(4).ok());
   std::vector<StatEntry> stats;
   f.store->CollectStats(&stats);
@@ -205,8 +211,9 @@ TEST(ObjectBlockStoreTest, ConcurrentWritersKeepTheBitmapConservative) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 200; ++i) {
         uint64_t block = (t + i) % 8;
-        Status s = (i + t) % 2 ? f.store->Write(block, 0, Pattern(uint8_t(t)))
-                               : f.store->Trim(block);
+        Status s = (i + t) % 2
+                       ? f.store->WriteObject(block, Pattern(uint8_t(t)))
+                       : f.store->Trim(block);
         ASSERT_TRUE(s.ok());
       }
     });

@@ -28,7 +28,7 @@ class CacheFixture : public ::testing::Test {
     cache_.reset();
     auto made =
         NewCacheStore(std::move(o), {std::move(uuid), kBlock, kBlock * kBlocks},
-                      std::make_unique<StoreProxy>(&store_));
+                      Borrow(&store_));
     if (!made.ok()) return made.status();
     cache_ = std::move(made).value();
     Status status = cache_->Start();

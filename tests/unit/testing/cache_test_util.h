@@ -146,35 +146,6 @@ class TestStore : public BlockStore {
   std::map<uint64_t, int> writes_per_block;
 };
 
-// Owns nothing: forwards to a TestStore the test keeps, so a cache can be
-// destroyed (a crash) and another built over the same store.
-class StoreProxy : public BlockStore {
- public:
-  explicit StoreProxy(BlockStore* target) : target_(target) {}
-  Geometry geometry() const override { return target_->geometry(); }
-  Capabilities capabilities() const override { return target_->capabilities(); }
-  Status Start() override { return target_->Start(); }
-  Status Shutdown() override { return target_->Shutdown(); }
-  Status Read(uint64_t b, uint32_t o, std::span<uint8_t> out) override {
-    return target_->Read(b, o, out);
-  }
-  Status Write(uint64_t b, uint32_t o, std::span<const uint8_t> data) override {
-    return target_->Write(b, o, data);
-  }
-  Status Trim(uint64_t b) override { return target_->Trim(b); }
-  Status Flush() override { return target_->Flush(); }
-  Status QueryAllocation(uint64_t first, uint64_t count,
-                         std::vector<bool>* allocated) override {
-    return target_->QueryAllocation(first, count, allocated);
-  }
-  void CollectStats(std::vector<StatEntry>* out) const override {
-    target_->CollectStats(out);
-  }
-
- private:
-  BlockStore* target_;
-};
-
 // A temporary directory removed at the end of the test.
 class TempDir {
  public:
