@@ -50,8 +50,8 @@ Status Explain(const Status& status, int index, const std::string& what) {
 }
 
 uint64_t EffectiveFlags(const AttachOptions& options, size_t sockets) {
-  uint64_t flags = options.server_flags | kNbdFlagHasFlags;
-  if (sockets <= 1) flags &= ~kNbdFlagCanMultiConn;
+  uint64_t flags = options.server_flags | nbd::kTransHasFlags;
+  if (sockets <= 1) flags &= ~nbd::kTransCanMultiConn;
   return flags;
 }
 
@@ -63,7 +63,7 @@ Status CheckOptions(const AttachOptions& options, size_t sockets) {
                            " is not a positive multiple of the block size " +
                            std::to_string(options.block_size));
   }
-  if (sockets > 1 && !(options.server_flags & kNbdFlagCanMultiConn)) {
+  if (sockets > 1 && !(options.server_flags & nbd::kTransCanMultiConn)) {
     return Status::Invalid(
         "several connections need a server that allows multi-conn");
   }
@@ -171,8 +171,12 @@ Status NbdDevice::Lock(const std::string& lock_dir, bool required) {
                                     owner + ", " + path + ")");
   }
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd.get(), 0) == 0) {
-    (void)::pwrite(fd.get(), pid.data(), pid.size(), 0);
+  // The pid is only shown to a second usbd that finds the device busy; the
+  // lock itself is what keeps it out, so a failed write is logged, not fatal.
+  if (::ftruncate(fd.get(), 0) != 0 ||
+      ::pwrite(fd.get(), pid.data(), pid.size(), 0) !=
+          static_cast<ssize_t>(pid.size())) {
+    LogDebug(ErrnoStatus("write pid to lock file " + path).ToString());
   }
   lock_ = std::move(fd);
   return Status::Ok();

@@ -28,18 +28,11 @@
 #include <vector>
 
 #include "kernel/netlink.h"
+#include "nbd/protocol.h"
 #include "util/fd.h"
 #include "util/status.h"
 
 namespace usbd::kernel {
-
-// NBD transmission flags the kernel understands (<linux/nbd.h>).
-constexpr uint64_t kNbdFlagHasFlags = 1 << 0;
-constexpr uint64_t kNbdFlagReadOnly = 1 << 1;
-constexpr uint64_t kNbdFlagSendFlush = 1 << 2;
-constexpr uint64_t kNbdFlagSendFua = 1 << 3;
-constexpr uint64_t kNbdFlagSendTrim = 1 << 5;
-constexpr uint64_t kNbdFlagCanMultiConn = 1 << 8;
 
 enum class NbdInterface {
   kAuto,     // netlink, or the ioctls when the kernel has no netlink family
@@ -54,9 +47,9 @@ struct AttachOptions {
   // most the page size). Keep it the same for the life of a volume: some
   // file systems (xfs) do not mount on a device with larger sectors.
   uint32_t block_size = 4096;
-  // kNbdFlag* bits. HAS_FLAGS is added; CAN_MULTI_CONN is required for
-  // more than one socket. Include SEND_FLUSH, or the kernel disables its
-  // write cache and never sends FLUSH.
+  // nbd::kTrans* bits (the wire's transmission flags). HAS_FLAGS is added;
+  // CAN_MULTI_CONN is required for more than one socket. Include SEND_FLUSH, or
+  // the kernel disables its write cache and never sends FLUSH.
   uint64_t server_flags = 0;
   uint32_t timeout_seconds = 0;  // per request; 0: never give up
   // How long requests wait for a dead server to come back (RECONFIGURE,

@@ -211,8 +211,8 @@ TEST(NbdMessages, ConnectCarriesEverything) {
   options.index = 3;
   options.size = 256 << 20;
   options.block_size = 4096;
-  options.server_flags = kNbdFlagSendFlush | kNbdFlagSendFua |
-                         kNbdFlagSendTrim | kNbdFlagCanMultiConn;
+  options.server_flags = nbd::kTransSendFlush | nbd::kTransSendFua |
+                         nbd::kTransSendTrim | nbd::kTransCanMultiConn;
   options.timeout_seconds = 30;
   options.dead_conn_timeout_seconds = 120;
   options.backend = "usbd:vol";
@@ -230,8 +230,8 @@ TEST(NbdMessages, ConnectCarriesEverything) {
   EXPECT_EQ(*find(NBD_ATTR_SIZE_BYTES)->U64(), 256u << 20);
   EXPECT_EQ(*find(NBD_ATTR_BLOCK_SIZE_BYTES)->U64(), 4096u);
   EXPECT_EQ(*find(NBD_ATTR_SERVER_FLAGS)->U64(),
-            kNbdFlagHasFlags | kNbdFlagSendFlush | kNbdFlagSendFua |
-                kNbdFlagSendTrim | kNbdFlagCanMultiConn);
+            nbd::kTransHasFlags | nbd::kTransSendFlush | nbd::kTransSendFua |
+                nbd::kTransSendTrim | nbd::kTransCanMultiConn);
   EXPECT_EQ(*find(NBD_ATTR_TIMEOUT)->U64(), 30u);
   EXPECT_EQ(*find(NBD_ATTR_DEAD_CONN_TIMEOUT)->U64(), 120u);
   EXPECT_EQ(find(NBD_ATTR_BACKEND_IDENTIFIER)->String(), "usbd:vol");
@@ -257,7 +257,7 @@ TEST(NbdMessages, ConnectWithoutIndexAndOneSocket) {
   AttachOptions options;
   options.size = 1 << 20;
   options.block_size = 512;
-  options.server_flags = kNbdFlagSendFlush | kNbdFlagCanMultiConn;
+  options.server_flags = nbd::kTransSendFlush | nbd::kTransCanMultiConn;
   const int fds[] = {9};
   NetlinkMessage message = BuildNbdConnect(0x20, NBD_CMD_CONNECT, options, fds);
   std::vector<NetlinkAttribute> a = AttributesOf(message);
@@ -265,7 +265,7 @@ TEST(NbdMessages, ConnectWithoutIndexAndOneSocket) {
   EXPECT_EQ(FindAttribute(a, NBD_ATTR_BACKEND_IDENTIFIER), nullptr);
   // One socket: CAN_MULTI_CONN is dropped, HAS_FLAGS added.
   EXPECT_EQ(*FindAttribute(a, NBD_ATTR_SERVER_FLAGS)->U64(),
-            kNbdFlagHasFlags | kNbdFlagSendFlush);
+            nbd::kTransHasFlags | nbd::kTransSendFlush);
 }
 
 TEST(NbdMessages, ReconfigureAndDisconnect) {
