@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/coding.h"
 #include "util/hex.h"
 #include "util/xxh64.h"
 
@@ -11,26 +12,6 @@ namespace usbd {
 namespace {
 
 constexpr uint8_t kMagic[4] = {'U', 'S', 'B', 'D'};
-
-void PutLe32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-
-uint32_t GetLe32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{p[i]} << (8 * i);
-  return v;
-}
-
-void PutLe64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-
-uint64_t GetLe64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t{p[i]} << (8 * i);
-  return v;
-}
 
 Status Bad(uint64_t block, const std::string& what) {
   return Status::IoError(DescribeBlock(block) + ": " + what +
@@ -214,13 +195,6 @@ void SealObjectChecksum(const ObjectHeader& header,
   object->resize(covered + kObjectChecksumSize);
   PutLe64(object->data() + covered,
           Xxh64(std::span<const uint8_t>(object->data(), covered)));
-}
-
-std::string DescribeBlock(uint64_t block) {
-  char text[64];
-  std::snprintf(text, sizeof text, "block %" PRIu64 " (0x%" PRIx64 ")", block,
-                block);
-  return text;
 }
 
 }  // namespace usbd

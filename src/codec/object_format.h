@@ -78,6 +78,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/block_store.h"
 #include "util/status.h"
 
 namespace usbd {
@@ -162,9 +163,6 @@ void BuildObject(const ObjectHeader& header, std::span<const uint8_t> body,
 // (header and body, written in place). No-op for version 1.
 void SealObjectChecksum(const ObjectHeader& header,
                         std::vector<uint8_t>* object);
-
-// "block 12 (0xc)": how every message of these layers names a block.
-std::string DescribeBlock(uint64_t block);
 
 }  // namespace usbd
 

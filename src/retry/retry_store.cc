@@ -217,10 +217,8 @@ class RetryStore : public ForwardingStore {
 
  private:
   std::string BlockWhat(const char* operation, uint64_t block) const {
-    char hex[24];
-    std::snprintf(hex, sizeof hex, "%" PRIx64, block);
-    return std::string(operation) + " of block " + std::to_string(block) +
-           " (0x" + hex + ")" + (namer_ ? " (" + namer_(block) + ")" : "");
+    return std::string(operation) + " of " + DescribeBlock(block) +
+           (namer_ ? " (" + namer_(block) + ")" : "");
   }
 
   // The first attempt runs without building a std::function or a message;

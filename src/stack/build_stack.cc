@@ -2,6 +2,7 @@
 
 #include "codec/codec_store.h"
 #include "stack/object_store_factory.h"
+#include "store/checked_store.h"
 #include "store/zero_store.h"
 
 namespace usbd {
@@ -52,25 +53,65 @@ Result<StackSpec> StackSpecFor(const Options& options,
   return spec;
 }
 
+namespace {
+
+// Builds the stack bottom up, with a checking seam under each layer when
+// asked.
+class Layering {
+ public:
+  Layering(std::unique_ptr<BlockStore> bottom, bool check)
+      : store_(std::move(bottom)), check_(check) {}
+
+  // The store the next layer (`name`) is built over.
+  std::unique_ptr<BlockStore> Under(const std::string& name) {
+    if (check_) {
+      store_ = NewCheckedStore({name + " -> " + below_, /*fatal=*/true},
+                               std::move(store_));
+    }
+    below_ = name;
+    return std::move(store_);
+  }
+  void Put(std::unique_ptr<BlockStore> layer) { store_ = std::move(layer); }
+
+  std::unique_ptr<BlockStore> Top() {
+    if (!check_) return std::move(store_);
+    return NewCheckedStore({"top -> " + below_, /*fatal=*/false},
+                           std::move(store_));
+  }
+
+ private:
+  std::unique_ptr<BlockStore> store_;
+  const bool check_;
+  std::string below_ = "bottom";
+};
+
+}  // namespace
+
 Result<std::unique_ptr<BlockStore>> BuildLayers(
     StackSpec spec, std::unique_ptr<BlockStore> bottom) {
-  std::unique_ptr<BlockStore> store = std::move(bottom);
+  Layering layers(std::move(bottom), spec.check_seams);
   if (spec.encryption.key) {
     spec.encryption.object_format = spec.object_format;
-    store = NewEncryptStore(std::move(spec.encryption), std::move(store));
+    layers.Put(
+        NewEncryptStore(std::move(spec.encryption), layers.Under("encrypt")));
   }
   CodecOptions codec;
   codec.level = spec.compress_level;
   codec.object_format = spec.object_format;
   codec.namer = spec.namer;
-  store = NewCodecStore(std::move(codec), std::move(store));
+  layers.Put(NewCodecStore(std::move(codec), layers.Under("codec")));
   if (spec.retry) {
-    store = NewRetryStore(*spec.retry, std::move(store), spec.namer);
+    layers.Put(NewRetryStore(*spec.retry, layers.Under("retry"), spec.namer));
   }
-  store = NewZeroStore(std::move(store));
-  if (!spec.cache) return store;
-  return NewCacheStore(std::move(*spec.cache), std::move(spec.cache_identity),
-                       std::move(store));
+  layers.Put(NewZeroStore(layers.Under("zero")));
+  if (spec.cache) {
+    auto cache =
+        NewCacheStore(std::move(*spec.cache), std::move(spec.cache_identity),
+                      layers.Under("cache"));
+    if (!cache.ok()) return cache.status();
+    layers.Put(std::move(cache).value());
+  }
+  return layers.Top();
 }
 
 Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,

@@ -30,6 +30,10 @@
 // of their own (store/block_store.h Borrow), so they test the production
 // order.
 //
+// With spec.check_seams, a checking seam (store/checked_store.h) sits
+// under every layer (fatal: a violation there is a bug of the layer above)
+// and above the whole stack (refusing the caller's bad requests).
+//
 // Nothing here does I/O or starts threads: the caller calls Start() after
 // daemonising.
 #ifndef USBD_STACK_BUILD_STACK_H_
@@ -67,6 +71,13 @@ struct StackSpec {
   // Set: the write-back cache on top, tied to cache_identity.
   std::optional<CacheOptions> cache;
   VolumeIdentity cache_identity;
+  // A contract check (store/checked_store.h) above the stack and under
+  // every layer: set in the tests and in --enable-sanitizers builds.
+#ifdef USBD_CHECK_SEAMS
+  bool check_seams = true;
+#else
+  bool check_seams = false;
+#endif
 };
 
 // The spec for serving `volume` as `options` ask. With options.encrypt,

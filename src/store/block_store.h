@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "util/hex.h"
 #include "util/status.h"
 
 namespace usbd {
@@ -92,6 +93,11 @@ inline Status CheckObjectSize(uint64_t block, uint64_t size,
   if (IsObjectSize(size, block_size)) return Status::Ok();
   return Status::Invalid("object of " + std::to_string(size) +
                          " bytes for block " + std::to_string(block));
+}
+
+// "block 12 (0xc)": how every message of the layers names a block.
+inline std::string DescribeBlock(uint64_t block) {
+  return "block " + std::to_string(block) + " (0x" + HexNumber(block, 0) + ")";
 }
 
 // Names a block's object in messages: "object vol1/0000000c".

@@ -1,8 +1,9 @@
 #!/bin/bash
 # NBD conformance: runs the libnbd + raw-protocol GoogleTest program
 # (tests/integration/nbd_conformance) against a real usbd, once on the
-# in-memory store and once on the local directory store (--test), each time
-# with a second, --readOnly usbd for the EPERM tests.
+# in-memory store, once on the local directory store (--test) and once on
+# the full stack (persistent cache, --compress, --encrypt over --test),
+# each time with a second, --readOnly usbd for the EPERM tests.
 source "$(dirname "$0")/lib.sh"
 
 : "${top_builddir:=$(cd "$(dirname "$USBD")" && pwd)}"
@@ -57,6 +58,19 @@ start_named dir --test --size=$SIZE --blockSize=$BLOCK_SIZE "$TMP/store"
 BUCKET="$TMP/store"
 run_suite directory "$TMP/dir.sock" "$TMP/ro.sock"
 stop_named dir
+
+# The whole stack users run with a persistent cache: write-back cache
+# (cache file + LMDB) -> zero -> codec (zstd) -> encryption -> directory.
+mkdir "$TMP/full"
+printf 'conformance password\n' >"$TMP/pw"
+chmod 600 "$TMP/pw"
+start_named full --test --compress --encrypt --passwordFile="$TMP/pw" \
+  --blockCacheFile="$TMP/cache" --blockCacheSize=64 \
+  --size=$SIZE --blockSize=$BLOCK_SIZE "$TMP/full"
+BUCKET="$TMP/full"
+run_suite "full stack (cache, compress, encrypt over directory)" \
+  "$TMP/full.sock" "$TMP/ro.sock"
+stop_named full
 
 stop_named ro
 [ -z "$FAILED_STORES" ] || fail "failures on:$FAILED_STORES"

@@ -67,6 +67,7 @@ inline std::unique_ptr<BlockStore> NewTestStack(Mode mode, BlockStore* bottom,
                                                 const TestVolume& volume) {
   StackSpec spec;
   spec.geometry = bottom->geometry();
+  spec.check_seams = true;
   spec.compress_level = Compresses(mode) ? kDefaultCompressLevel : 0;
   if (Encrypts(mode)) {
     auto key = OpenVolumeKey(volume.password, volume.settings);
