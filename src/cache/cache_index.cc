@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "util/coding.h"
+
 namespace usbd {
 namespace {
 
@@ -18,32 +20,26 @@ Status LmdbStatus(const std::string& what, int rc) {
   return Status::Error(code, what + ": " + mdb_strerror(rc));
 }
 
-void EncodeKey(uint64_t block, uint8_t out[8]) {
-  for (int i = 7; i >= 0; --i, block >>= 8) out[i] = block & 0xff;
-}
+void EncodeKey(uint64_t block, uint8_t out[8]) { PutBe64(out, block); }
 
-uint64_t DecodeKey(const uint8_t in[8]) {
-  uint64_t block = 0;
-  for (int i = 0; i < 8; ++i) block = (block << 8) | in[i];
-  return block;
-}
+uint64_t DecodeKey(const uint8_t in[8]) { return GetBe64(in); }
 
 void EncodeValue(const IndexRecord& r, uint8_t out[kValueSize]) {
   std::memset(out, 0, kValueSize);
-  std::memcpy(out, &r.slot, 4);
+  PutLe32(out, r.slot);
   out[4] = static_cast<uint8_t>(r.kind);
-  std::memcpy(out + 8, &r.crc, 4);
-  std::memcpy(out + 12, &r.gen, 8);
+  PutLe32(out + 8, r.crc);
+  PutLe64(out + 12, r.gen);
 }
 
 bool DecodeValue(const MDB_val& v, IndexRecord* r) {
   if (v.mv_size != kValueSize) return false;
   const uint8_t* p = static_cast<const uint8_t*>(v.mv_data);
-  std::memcpy(&r->slot, p, 4);
+  r->slot = GetLe32(p);
   if (p[4] < 1 || p[4] > 4) return false;
   r->kind = static_cast<RecordKind>(p[4]);
-  std::memcpy(&r->crc, p + 8, 4);
-  std::memcpy(&r->gen, p + 12, 8);
+  r->crc = GetLe32(p + 8);
+  r->gen = GetLe64(p + 12);
   return true;
 }
 

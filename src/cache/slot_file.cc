@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "cache/crc32c.h"
+#include "util/coding.h"
 #include "util/fd.h"
 #include "util/log.h"
 
@@ -27,29 +28,16 @@ constexpr char kUnsentMagic[8] = {'U', 'S', 'B', 'D', 'U', 'N', 'S', 'N'};
 constexpr uint64_t kUnsentOffset = 128;
 constexpr size_t kUnsentBytes = 20;  // magic, count, CRC of both
 
-void Put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-void Put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
-uint32_t Get32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Get64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 void EncodeUnsentMark(uint64_t unsent, uint8_t out[kUnsentBytes]) {
   std::memcpy(out, kUnsentMagic, 8);
-  Put64(out + 8, unsent);
-  Put32(out + 16, Crc32c({out, 16}));
+  PutLe64(out + 8, unsent);
+  PutLe32(out + 16, Crc32c({out, 16}));
 }
 
 std::optional<uint64_t> DecodeUnsentMark(const uint8_t in[kUnsentBytes]) {
   if (std::memcmp(in, kUnsentMagic, 8) != 0) return std::nullopt;
-  if (Get32(in + 16) != Crc32c({in, 16})) return std::nullopt;
-  return Get64(in + 8);
+  if (GetLe32(in + 16) != Crc32c({in, 16})) return std::nullopt;
+  return GetLe64(in + 8);
 }
 
 std::string Directory(const std::string& path) {
@@ -189,18 +177,18 @@ class FileSlotFile : public SlotFile {
       *why = "not a usbd cache file";
       return std::nullopt;
     }
-    if (Get32(h + 120) != Crc32c({h, 120})) {
+    if (GetLe32(h + 120) != Crc32c({h, 120})) {
       *why = "header checksum mismatch";
       return std::nullopt;
     }
-    if (Get32(h + 8) != kFormatVersion) {
-      *why = "cache file format " + std::to_string(Get32(h + 8)) +
+    if (GetLe32(h + 8) != kFormatVersion) {
+      *why = "cache file format " + std::to_string(GetLe32(h + 8)) +
              " is not supported";
       return std::nullopt;
     }
     SlotFileHeader header;
-    header.block_size = Get32(h + 12);
-    uint64_t slots = Get64(h + 16);
+    header.block_size = GetLe32(h + 12);
+    uint64_t slots = GetLe64(h + 16);
     header.slot_count = static_cast<uint32_t>(slots);
     header.cache_id.assign(reinterpret_cast<const char*>(h + 24), 32);
     const char* uuid = reinterpret_cast<const char*>(h + 56);
@@ -218,14 +206,14 @@ class FileSlotFile : public SlotFile {
   Status Format(const SlotFileHeader& header) override {
     uint8_t h[kHeaderBytes] = {};
     std::memcpy(h, kMagic, 8);
-    Put32(h + 8, kFormatVersion);
-    Put32(h + 12, header.block_size);
-    Put64(h + 16, header.slot_count);
+    PutLe32(h + 8, kFormatVersion);
+    PutLe32(h + 12, header.block_size);
+    PutLe64(h + 16, header.slot_count);
     std::memcpy(h + 24, header.cache_id.data(),
                 std::min<size_t>(32, header.cache_id.size()));
     std::memcpy(h + 56, header.volume_uuid.data(),
                 std::min<size_t>(64, header.volume_uuid.size()));
-    Put32(h + 120, Crc32c({h, 120}));
+    PutLe32(h + 120, Crc32c({h, 120}));
     uint64_t size = kHeaderSize + uint64_t{header.slot_count} * block_size_;
     Unmap();
     if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "util/coding.h"
+
 namespace usbd {
 namespace {
 
@@ -47,10 +49,6 @@ using CtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
 struct CipherFree {
   void operator()(EVP_CIPHER* cipher) const { EVP_CIPHER_free(cipher); }
 };
-
-void PutLe64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
 
 class AesGcmObjectCipher : public ObjectCipher {
  public:

@@ -3,6 +3,8 @@
 #include <bit>
 #include <cstring>
 
+#include "util/coding.h"
+
 namespace usbd {
 namespace {
 
@@ -12,18 +14,9 @@ constexpr uint64_t kPrime3 = 0x165667B19E3779F9ULL;
 constexpr uint64_t kPrime4 = 0x85EBCA77C2B2AE63ULL;
 constexpr uint64_t kPrime5 = 0x27D4EB2F165667C5ULL;
 
-// Little-endian loads (usbd runs on little-endian hosts only).
-uint64_t Load64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-uint32_t Load32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+// XXH64 reads its input as little-endian words.
+uint64_t Load64(const uint8_t* p) { return GetLe64(p); }
+uint32_t Load32(const uint8_t* p) { return GetLe32(p); }
 
 uint64_t Round(uint64_t acc, uint64_t input) {
   acc += input * kPrime2;

@@ -43,6 +43,37 @@ TEST(SlotFileTest, AFormattedFileReadsItsHeaderBack) {
   EXPECT_EQ(std::filesystem::file_size(path), 4096u + 8 * kBlock);
 }
 
+// The header's bytes as doc/formats.md promises them, little-endian
+// whatever the host: a golden test of the format.
+TEST(SlotFileTest, TheHeaderIsLittleEndianAtTheDocumentedOffsets) {
+  TempDir dir;
+  std::string path = dir.path() + "/cache";
+  {
+    auto file = OpenSlotFile(path, kBlock);
+    ASSERT_TRUE(file.ok());
+    SlotFileHeader header = Header(0x0102);
+    header.unsent = 0x0a0b0c;
+    ASSERT_TRUE((*file)->Format(header).ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+  }
+  std::vector<uint8_t> h(160);
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pread(fd, h.data(), h.size(), 0), 160);
+  ::close(fd);
+  EXPECT_EQ(std::string(h.begin(), h.begin() + 8), "USBDSLOT");
+  EXPECT_EQ(std::vector<uint8_t>(h.begin() + 8, h.begin() + 12),
+            (std::vector<uint8_t>{1, 0, 0, 0}));  // format version
+  EXPECT_EQ(std::vector<uint8_t>(h.begin() + 12, h.begin() + 16),
+            (std::vector<uint8_t>{0x00, 0x10, 0, 0}));  // block size 4096
+  EXPECT_EQ(std::vector<uint8_t>(h.begin() + 16, h.begin() + 24),
+            (std::vector<uint8_t>{0x02, 0x01, 0, 0, 0, 0, 0, 0}));  // slots
+  EXPECT_EQ(std::string(h.begin() + 24, h.begin() + 56), std::string(32, 'a'));
+  EXPECT_EQ(std::string(h.begin() + 128, h.begin() + 136), "USBDUNSN");
+  EXPECT_EQ(std::vector<uint8_t>(h.begin() + 136, h.begin() + 144),
+            (std::vector<uint8_t>{0x0c, 0x0b, 0x0a, 0, 0, 0, 0, 0}));
+}
+
 TEST(SlotFileTest, TheUnsentMarkIsKeptInTheHeader) {
   TempDir dir;
   std::string path = dir.path() + "/cache";

@@ -6,28 +6,10 @@
 #include <thread>
 
 #include "store/memory_store.h"
+#include "testing/test_backends.h"
 
 namespace usbd::nbd {
 namespace {
-
-// Narrows a memory store to whole-block writes, as the directory and object
-// stores are, so the frontend must read-modify-write partial blocks.
-class WholeBlockStore : public ForwardingStore {
- public:
-  using ForwardingStore::ForwardingStore;
-  Capabilities capabilities() const override {
-    Capabilities caps = ForwardingStore::capabilities();
-    caps.partial_write = false;
-    return caps;
-  }
-  Status Write(uint64_t block, uint32_t offset,
-               std::span<const uint8_t> data) override {
-    if (offset != 0 || data.size() != geometry().block_size) {
-      return Status::Invalid("partial write reached a whole-block store");
-    }
-    return ForwardingStore::Write(block, offset, data);
-  }
-};
 
 class FrontendTest : public ::testing::TestWithParam<bool> {
  protected:
@@ -37,7 +19,7 @@ class FrontendTest : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     store_ = NewMemoryStore({{kBlock, kBlocks}, false});
     if (GetParam())
-      store_ = std::make_unique<WholeBlockStore>(std::move(store_));
+      store_ = std::make_unique<usbd::testing::WholeBlockStore>(std::move(store_));
     ASSERT_TRUE(store_->Start().ok());
     frontend_ = std::make_unique<Frontend>(store_.get());
     model_.assign(kBlock * kBlocks, 0);

@@ -79,6 +79,25 @@ class BackendFactory {
   std::string dir_;
 };
 
+// Narrows a store to whole-block writes, as the directory and object
+// stores are, so the frontend must read-modify-write partial blocks.
+class WholeBlockStore : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Capabilities capabilities() const override {
+    Capabilities caps = ForwardingStore::capabilities();
+    caps.partial_write = false;
+    return caps;
+  }
+  Status Write(uint64_t block, uint32_t offset,
+               std::span<const uint8_t> data) override {
+    if (offset != 0 || data.size() != geometry().block_size) {
+      return Status::Invalid("partial write reached a whole-block store");
+    }
+    return ForwardingStore::Write(block, offset, data);
+  }
+};
+
 // Text, zeros and random bytes in one block: realistic, compressible.
 inline std::vector<uint8_t> MixedBlock(size_t size, uint8_t seed) {
   static const char kWords[] = "usbd stores blocks as objects; ";
