@@ -122,16 +122,7 @@ class DirStore : public BlockStore {
 
   Geometry geometry() const override { return options_.geometry; }
   Capabilities capabilities() const override {
-    Capabilities caps;
-    caps.partial_write = true;
-    caps.trim = true;
-    caps.flush = true;
-    caps.multi_conn = true;
-    caps.read_only = options_.read_only;
-    caps.fast_zero = true;
-    caps.allocation = true;
-    caps.objects = true;
-    return caps;
+    return LocalStoreCapabilities(options_.read_only);
   }
 
   Status Start() override {

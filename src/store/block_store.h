@@ -74,6 +74,22 @@ struct Capabilities {
   bool objects = false;
 };
 
+// What a store of local blocks offers (memory, the --test directory): raw
+// blocks written in place, partial writes, trims that release, exact
+// allocation, objects, and writes made durable by Flush.
+inline Capabilities LocalStoreCapabilities(bool read_only) {
+  Capabilities caps;
+  caps.partial_write = true;
+  caps.trim = true;
+  caps.flush = true;
+  caps.multi_conn = true;
+  caps.read_only = read_only;
+  caps.fast_zero = true;
+  caps.allocation = true;
+  caps.objects = true;
+  return caps;
+}
+
 // The longest object a store that keeps objects must accept: an encoded
 // block (compressed or encrypted) never exceeds the block by more.
 constexpr uint32_t kMaxObjectOverhead = 1024;
