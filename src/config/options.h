@@ -101,7 +101,7 @@ struct Options {
   // (codec/object_format.h), set when the volume is opened.
   uint32_t object_format = 2;
 
-  // --- Compression and encryption (stack/build_stack.h, volume/metadata.h) -------
+  // --- Compression and encryption (stack/build_stack.h, volume/metadata.h) ---
   // --compress[=LEVEL]: the zstd level, 1..19 (bare --compress: level
   // kDefaultCompressLevel, codec/block_codec.h); 0: no compression.
   uint32_t compress = 0;

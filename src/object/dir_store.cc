@@ -191,9 +191,8 @@ class DirStore : public BlockStore {
     }
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat " + name);
-    if (st.st_size <= 0 ||
-        !IsObjectSize(static_cast<uint64_t>(st.st_size),
-                      options_.geometry.block_size)) {
+    if (st.st_size <= 0 || !IsObjectSize(static_cast<uint64_t>(st.st_size),
+                                         options_.geometry.block_size)) {
       return Status::IoError("block file " + name + " has " +
                              std::to_string(st.st_size) +
                              " bytes, not an object of this volume");

@@ -17,6 +17,8 @@
 // sees it. Under a layer (fatal = true) it is a bug of the layer above: the
 // process stops with the violation and the seam named, so a test that
 // triggers it fails at the line that broke the contract.
+// A wrong answer from the store below (the checks on the way up) stops the
+// process at every seam, the top one included: it is never the caller's.
 #ifndef USBD_STORE_CHECKED_STORE_H_
 #define USBD_STORE_CHECKED_STORE_H_
 

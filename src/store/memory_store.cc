@@ -151,8 +151,8 @@ class MemoryStore : public BlockStore {
   static Status ObjectIsNotABlock(uint64_t block,
                                   const std::vector<uint8_t>& object) {
     return Status::NotABlock("block " + std::to_string(block) + " holds a " +
-                           std::to_string(object.size()) +
-                           "-byte object, not a block");
+                             std::to_string(object.size()) +
+                             "-byte object, not a block");
   }
 
   const MemoryStoreOptions options_;

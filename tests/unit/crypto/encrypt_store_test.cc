@@ -7,8 +7,8 @@
 
 #include <tuple>
 
-#include "nbd/frontend.h"
 #include "codec/codec_store.h"
+#include "nbd/frontend.h"
 #include "store/memory_store.h"
 #include "testing/test_stack.h"
 
@@ -201,9 +201,8 @@ TEST(EncryptStoreStartTest, NeedsAKeyAUuidAndAStoreWithObjects) {
   EXPECT_EQ(no_uuid->Start().code(), EINVAL);
   key = SecretKey::New();
   ASSERT_TRUE(key.ok());
-  auto no_objects =
-      NewEncryptStore({std::move(*key), kUuid},
-                      NewCodecStore({}, NewMemoryStore({{4096, 4}})));
+  auto no_objects = NewEncryptStore(
+      {std::move(*key), kUuid}, NewCodecStore({}, NewMemoryStore({{4096, 4}})));
   EXPECT_EQ(no_objects->Start().code(), EINVAL);
 }
 

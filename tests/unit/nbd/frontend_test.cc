@@ -19,7 +19,8 @@ class FrontendTest : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     store_ = NewMemoryStore({{kBlock, kBlocks}, false});
     if (GetParam())
-      store_ = std::make_unique<usbd::testing::WholeBlockStore>(std::move(store_));
+      store_ =
+          std::make_unique<usbd::testing::WholeBlockStore>(std::move(store_));
     ASSERT_TRUE(store_->Start().ok());
     frontend_ = std::make_unique<Frontend>(store_.get());
     model_.assign(kBlock * kBlocks, 0);

@@ -42,8 +42,8 @@ TEST(CheckedStoreTest, RefusesCallsBeforeStartAndAfterShutdown) {
 }
 
 TEST(CheckedStoreTest, RefusesWhatTheStoreBelowDoesNotOffer) {
-  auto store =
-      Checked(std::make_unique<testing::WholeBlockStore>(NewMemoryStore({{kBlockSize, 4}})));
+  auto store = Checked(std::make_unique<testing::WholeBlockStore>(
+      NewMemoryStore({{kBlockSize, 4}})));
   ASSERT_TRUE(store->Start().ok());
   std::vector<uint8_t> data(kBlockSize, 1);
   ExpectViolation(store->Read(4, 0, data), EINVAL, "Read of 4096 bytes");
