@@ -22,6 +22,7 @@
 #include "cache/cache_store.h"
 #include "cache/cache_table.h"
 #include "cache/slot_file.h"
+#include "cache/write_log.h"
 
 namespace usbd::cache_internal {
 
@@ -68,6 +69,11 @@ class CacheStore : public BlockStore {
                       std::span<const uint8_t> content);
   Status MakeZero(uint64_t block);
   Status WaitForDirtyRoom(Lock& lock, uint64_t block);
+  // Records e's slot (or zero state) in the write log unless this epoch
+  // already did; on failure warns (once per epoch) and goes on without.
+  void LogMapping(Entry* e);
+  // A FLUSH's commit first when the log's half is three quarters full.
+  void EnsureLogRoom(Lock& lock);
   Result<uint32_t> AllocateSlot(Lock& lock, bool wait);
   void MakeDirty(Entry* e);
   void MarkForCommit(uint64_t block);
@@ -93,8 +99,15 @@ class CacheStore : public BlockStore {
   Status RefuseToDropUnsent(std::optional<uint64_t> unsent,
                             const std::string& problem);
   Status Reinitialize(uint32_t slot_count);
-  Status LoadRecords(uint32_t old_slot_count,
+  Status LoadRecords(const IndexMeta& meta,
                      std::optional<uint64_t> file_unsent);
+  // Replays the write log into `records` (the index's); returns how many
+  // blocks it changed, and adds their records to `puts`.
+  Result<uint64_t> ReplayLog(const IndexMeta& meta,
+                             std::vector<IndexRecord>* records,
+                             std::vector<IndexRecord>* puts);
+  // Empties the write log for a new run of this cache.
+  Status ResetLog(const std::string& cache_id, uint64_t seq);
   void LogLost() const;
   // EIO for a read or partial write of a block in lost_.
   Status LostError(uint64_t block) const;
@@ -140,6 +153,15 @@ class CacheStore : public BlockStore {
 
   std::unique_ptr<SlotFile> slots_;
   std::unique_ptr<CacheIndex> index_;  // null in memory-only mode
+  // The write log (null in memory-only mode, or without a boot id) and its
+  // state, guarded by mu_: records go to half (epoch - 1) % 2; a FLUSH's
+  // commit moves to the next epoch once the one before is durable.
+  std::unique_ptr<WriteLog> log_;
+  std::string boot_id_;
+  uint32_t log_epoch_ = 1;
+  uint32_t log_durable_epoch_ = 0;
+  uint64_t log_seq_ = 0;
+  bool log_warned_ = false;
 
   mutable std::mutex mu_;
   std::unique_ptr<CacheTable> table_;    // guarded by mu_
@@ -188,6 +210,7 @@ class CacheStore : public BlockStore {
   // file's unsent mark (never below the durable count); commit_mu_.
   uint64_t unsent_records_ = 0;
   uint64_t unsent_mark_ = 0;
+  uint64_t log_through_ = 0;  // as the index records it; commit_mu_
 
   // Serialise writers and trimmers of one block (partial writes must not
   // lose each other's bytes); readers never take them.

@@ -108,6 +108,14 @@ class LmdbIndex : public CacheIndex {
     }
     meta.block_size = static_cast<uint32_t>(std::stoul(block_size));
     meta.slot_count = static_cast<uint32_t>(std::stoul(slots));
+    std::string through;
+    rc = get("log_through", &through);
+    if (rc == 0 && through.size() == 8) {
+      meta.log_through =
+          GetLe64(reinterpret_cast<const uint8_t*>(through.data()));
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+      return LmdbStatus("cache index " + path_ + " meta", rc);
+    }
     return std::optional<IndexMeta>(meta);
   }
 
@@ -154,15 +162,16 @@ class LmdbIndex : public CacheIndex {
   }
 
   Status Apply(std::span<const IndexRecord> puts,
-               std::span<const uint64_t> deletes) override {
-    int rc = ApplyOnce(puts, deletes);
+               std::span<const uint64_t> deletes,
+               std::optional<uint64_t> log_through) override {
+    int rc = ApplyOnce(puts, deletes, log_through);
     if (rc == MDB_MAP_FULL) {
       // Grow the map and try again; nothing else uses the environment
       // during a commit.
       MDB_envinfo info;
       mdb_env_info(env_, &info);
       rc = mdb_env_set_mapsize(env_, info.me_mapsize * 2);
-      if (rc == 0) rc = ApplyOnce(puts, deletes);
+      if (rc == 0) rc = ApplyOnce(puts, deletes, log_through);
     }
     if (rc != 0) return LmdbStatus("cache index " + path_ + " commit", rc);
     return Status::Ok();
@@ -170,10 +179,17 @@ class LmdbIndex : public CacheIndex {
 
  private:
   int ApplyOnce(std::span<const IndexRecord> puts,
-                std::span<const uint64_t> deletes) {
+                std::span<const uint64_t> deletes,
+                std::optional<uint64_t> log_through) {
     Txn txn;
     int rc = txn.Begin(env_, 0);
     uint8_t key[8], value[kValueSize];
+    if (rc == 0 && log_through) {
+      uint8_t through[8];
+      PutLe64(through, *log_through);
+      MDB_val k = Val("log_through"), v{8, through};
+      rc = mdb_put(txn.get(), meta_, &k, &v, 0);
+    }
     for (uint64_t block : deletes) {
       if (rc != 0) break;
       EncodeKey(block, key);

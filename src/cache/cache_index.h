@@ -4,7 +4,9 @@
 //
 // Two databases:
 //   "meta":   the cache's identity: format, cache id (also in the cache
-//             file's header), volume UUID, block size, slot count.
+//             file's header), volume UUID, block size, slot count; and
+//             "log_through" (8 bytes, little-endian), the last write-log
+//             sequence number the records cover (write_log.h).
 //   "blocks": one record per cached block, keyed by the block number
 //             (8 bytes, big-endian, so iteration is in block order):
 //               slot (4) kind (1) reserved (3) crc32c (4) generation (8),
@@ -57,6 +59,9 @@ struct IndexMeta {
   std::string volume_uuid;
   uint32_t block_size = 0;
   uint32_t slot_count = 0;
+  // Write-log records up to this sequence number are in the index; read by
+  // ReadMeta (0 when absent), written only by Apply.
+  uint64_t log_through = 0;
 };
 
 class CacheIndex {
@@ -75,9 +80,11 @@ class CacheIndex {
   // decoded is skipped and counted in *damaged.
   virtual Status ForEach(const std::function<void(const IndexRecord&)>& fn,
                          uint64_t* damaged) = 0;
-  // Puts and deletes, in one durable transaction.
+  // Puts and deletes, in one durable transaction; with `log_through`, it
+  // also records that the index covers the write log up to there.
   virtual Status Apply(std::span<const IndexRecord> puts,
-                       std::span<const uint64_t> deletes) = 0;
+                       std::span<const uint64_t> deletes,
+                       std::optional<uint64_t> log_through = std::nullopt) = 0;
 };
 
 }  // namespace usbd

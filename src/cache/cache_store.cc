@@ -308,6 +308,7 @@ Status CacheStore::Write(uint64_t block, uint32_t offset,
   writes_.fetch_add(1, std::memory_order_relaxed);
   Lock lock(mu_);
   USBD_RETURN_IF_ERROR(WaitForDirtyRoom(lock, block));
+  EnsureLogRoom(lock);
   if (!whole) return WritePartial(lock, block, offset, data);
   return WriteNewSlot(lock, block, data);
 }
@@ -335,6 +336,7 @@ Status CacheStore::WritePartial(Lock& lock, uint64_t block, uint32_t offset,
     e = table_->Find(block);
     e->gen = ++seq_;  // an upload that read the slot meanwhile is stale
     MakeDirty(e);
+    if (status.ok()) LogMapping(e);
     entry_cv_.notify_all();
     in_place_writes_.fetch_add(1, std::memory_order_relaxed);
     return status;
@@ -411,7 +413,9 @@ Status CacheStore::WriteNewSlot(Lock& lock, uint64_t block,
   e->verified = true;
   e->zero = false;
   e->gen = ++seq_;
+  e->log_epoch = 0;
   MakeDirty(e);
+  LogMapping(e);
   lost_.erase(block);  // written whole: readable again
   NotifyRoom();
   return Status::Ok();
@@ -445,6 +449,7 @@ Status CacheStore::MakeZero(uint64_t block) {
     if (*absent && !table_->Find(block)) return Status::Ok();
   }
   USBD_RETURN_IF_ERROR(WaitForDirtyRoom(lock, block));
+  EnsureLogRoom(lock);
   Entry* e = table_->Find(block);
   if (!e) e = table_->Create(block);
   if (e->slot != kNoSlot) table_->ReleaseSlot(e->slot);
@@ -454,7 +459,9 @@ Status CacheStore::MakeZero(uint64_t block) {
   e->crc_valid = true;
   e->verified = true;
   e->gen = ++seq_;
+  e->log_epoch = 0;
   MakeDirty(e);
+  LogMapping(e);
   lost_.erase(block);
   NotifyRoom();
   return Status::Ok();
@@ -468,6 +475,35 @@ void CacheStore::MakeDirty(Entry* e) {
   }
   MarkForCommit(e->block);
   entry_cv_.notify_all();
+}
+
+void CacheStore::LogMapping(Entry* e) {
+  if (!log_ || e->log_epoch == log_epoch_) return;
+  WriteLogRecord r{++log_seq_, e->block, e->gen, e->zero ? 0 : e->slot,
+                   e->zero ? RecordKind::kZero : RecordKind::kDirty};
+  Status status = log_->Append(r);
+  if (!status.ok()) {
+    if (!log_warned_) {
+      LogWarning("cache: " + status.ToString() +
+                 ": until the next FLUSH, a crash of usbd may lose writes "
+                 "it has acknowledged");
+      log_warned_ = true;
+    }
+    return;
+  }
+  e->log_epoch = log_epoch_;
+  if (!e->zero) table_->LogSlot(e->slot, log_epoch_);
+}
+
+void CacheStore::EnsureLogRoom(Lock& lock) {
+  if (!log_ || log_->used() < log_->capacity() / 4 * 3) return;
+  lock.unlock();
+  Status status = Commit(CommitScope::kFull);
+  lock.lock();
+  if (!status.ok() && !log_warned_) {
+    LogWarning("cache: commit to make room in the write log failed: " +
+               status.ToString());
+  }
 }
 
 Status CacheStore::WaitForDirtyRoom(Lock& lock, uint64_t block) {

@@ -13,7 +13,11 @@
 // Behaviour, as s3backer's options (see the man page):
 //  - Writes complete in the cache. Flush() makes every completed write and
 //    trim durable in the cache file (data fdatasync'ed, then one LMDB
-//    commit; concurrent flushes share it). With `sync` (and always for a
+//    commit; concurrent flushes share it). Between flushes, a write log
+//    beside the index (write_log.h) records which slot holds each block
+//    written, before the write completes, so the death of the process
+//    loses no completed write (a crash of the machine may lose unflushed
+//    ones, as a disk with a volatile cache does). With `sync` (and always for a
 //    memory-only cache) Flush() also waits until those blocks are uploaded
 //    and the store below has flushed them.
 //  - Dirty blocks are uploaded by `threads` workers `write_delay` after
@@ -89,6 +93,9 @@ struct CacheOptions {
   // Not options: how long Shutdown() waits for a store that accepts no
   // upload before giving up.
   std::chrono::milliseconds shutdown_stall_timeout{60000};
+  // Test hook: the boot id the write log is kept for ("" = this machine's
+  // boot_id; a different one makes a start see the log of another boot).
+  std::string boot_id;
   // Test hook: wraps the slot file (fault injection).
   std::function<std::unique_ptr<SlotFile>(std::unique_ptr<SlotFile>)>
       wrap_slot_file;

@@ -50,7 +50,17 @@ Result<uint32_t> CacheStore::AllocateSlot(Lock& lock, bool wait) {
         status = Commit(CommitScope::kDeletes);
         lock.lock();
       }
-    } else if (index_ && wait && !full_tried && table_->committed_only() > 0) {
+      if (status.ok() && wait && !full_tried && table_->free_slots() == 0 &&
+          table_->log_held() > 0) {
+        // Slots the write log names are free once a FLUSH's commit covers
+        // them: one now, rather than evicting every clean block first.
+        full_tried = true;
+        lock.unlock();
+        status = Commit(CommitScope::kFull);
+        lock.lock();
+      }
+    } else if (index_ && wait && !full_tried &&
+               (table_->committed_only() > 0 || table_->log_held() > 0)) {
       // Old versions of dirty blocks, kept for the last FLUSH: committing
       // the new versions frees them.
       full_tried = true;
@@ -100,6 +110,8 @@ Status CacheStore::Commit(CommitScope scope) {
   std::vector<size_t> need_crc;
   std::array<uint64_t, 3> through;
   uint64_t unsent_after = 0;
+  std::optional<uint64_t> log_through;
+  uint32_t log_closed = 0;
   {
     Lock lock(mu_);
     if (commit_done_[level] >= ticket) return Status::Ok();  // covered
@@ -115,7 +127,13 @@ Status CacheStore::Commit(CommitScope scope) {
         if (c && !IsLost(block)) deletes.push_back(block);
         continue;
       }
-      if (e->state == EntryState::kLoading) continue;  // marked again later
+      if (e->state == EntryState::kLoading) {
+        // Marked again when loaded. The store holds its newest data, so an
+        // older record of it goes now (the write log may no longer name
+        // what replaced that record).
+        if (c && !IsLost(block)) deletes.push_back(block);
+        continue;
+      }
       IndexRecord r{block, e->slot, KindOf(*e), e->crc, e->gen};
       if (c && c->kind == r.kind && c->slot == r.slot && c->gen == r.gen) {
         continue;
@@ -135,6 +153,17 @@ Status CacheStore::Commit(CommitScope scope) {
       if (!e->crc_valid) need_crc.push_back(puts.size());
       if (HoldsSlot(r.kind)) table_->slot(r.slot).committing = true;
       puts.push_back(r);
+    }
+    // A FLUSH covers the write log up to here: later records go to the
+    // other half, unless its epoch is not durable yet (a commit failed).
+    if (scope == CommitScope::kFull && log_) {
+      if (log_durable_epoch_ + 1 >= log_epoch_) {
+        ++log_epoch_;
+        log_->SwitchTo(static_cast<int>((log_epoch_ - 1) % 2));
+        log_warned_ = false;
+      }
+      log_closed = log_epoch_ - 1;
+      log_through = log_seq_;
     }
     // In-place writes that began before the snapshot must land in it.
     entry_cv_.wait(lock, [&] {
@@ -184,9 +213,11 @@ Status CacheStore::Commit(CommitScope scope) {
       sync_failure_ = status;
     }
   }
-  if (status.ok() && (!puts.empty() || !deletes.empty())) {
-    status = index_->Apply(puts, deletes);
+  if (log_through && *log_through == log_through_) log_through.reset();
+  if (status.ok() && (!puts.empty() || !deletes.empty() || log_through)) {
+    status = index_->Apply(puts, deletes, log_through);
   }
+  if (status.ok() && log_through) log_through_ = *log_through;
   if (status.ok()) {
     unsent_records_ = unsent_after;
     // Lowered lazily: a mark above the count only costs a needless refusal
@@ -236,6 +267,10 @@ Status CacheStore::Commit(CommitScope scope) {
     if (it == committed.end()) continue;
     release(it->second, kNoSlot);
     committed.erase(it);
+  }
+  if (log_closed > log_durable_epoch_) {
+    log_durable_epoch_ = log_closed;
+    table_->SetLogDurable(log_closed);
   }
   for (int i = 0; i <= level; ++i) commit_done_[i] = through[i];
   if (scope != CommitScope::kDeletes) last_clean_commit_ms_ = NowMs();

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 #include "cache/cache_impl.h"
 #include "cache/crc32c.h"
@@ -60,6 +61,16 @@ Status CacheStore::OpenCache() {
   Result<std::unique_ptr<SlotFile>> file = OpenSlotFile(path, bs);
   USBD_RETURN_IF_ERROR(file.status());
   slots_ = wrap(std::move(file).value());
+  boot_id_ = options_.boot_id.empty() ? CurrentBootId() : options_.boot_id;
+  if (boot_id_.empty()) {
+    LogWarning(
+        "cache: cannot read the boot id: no write log; a crash of "
+        "usbd may lose writes it acknowledged since the last FLUSH");
+  } else {
+    Result<std::unique_ptr<WriteLog>> log = WriteLog::Open(path + ".wlog");
+    USBD_RETURN_IF_ERROR(log.status());
+    log_ = std::move(log).value();
+  }
   std::string why;
   std::optional<SlotFileHeader> header = slots_->ReadHeader(&why);
   // Without a usable index, only the cache file's unsent mark tells what
@@ -125,7 +136,9 @@ Status CacheStore::OpenCache() {
                ": starting with an empty cache for volume " + volume_.uuid);
     return Reinitialize(slots);
   }
-  return LoadRecords(header->slot_count, file_unsent);
+  IndexMeta found = **meta;
+  found.slot_count = header->slot_count;
+  return LoadRecords(found, file_unsent);
 }
 
 // Opens the index and reads its identity; an error means it is unreadable.
@@ -178,12 +191,63 @@ Status CacheStore::Reinitialize(uint32_t slot_count) {
   table_ = std::make_unique<CacheTable>(slot_count, options_.num_protected);
   lost_.clear();
   unsent_records_ = unsent_mark_ = 0;
+  if (log_) {
+    // The index is new: it covers no record, and the log starts empty.
+    USBD_RETURN_IF_ERROR(index_->Apply({}, {}, uint64_t{0}));
+    USBD_RETURN_IF_ERROR(ResetLog(id, 0));
+  }
   return Status::Ok();
 }
 
-Status CacheStore::LoadRecords(uint32_t old_slots,
+Status CacheStore::ResetLog(const std::string& cache_id, uint64_t seq) {
+  // A block's record per slot and epoch, and room for trims besides.
+  const uint32_t capacity = options_.block_cache_size + 4096;
+  USBD_RETURN_IF_ERROR(log_->Reset(cache_id, boot_id_, capacity));
+  log_through_ = log_seq_ = seq;
+  log_epoch_ = 1;
+  log_durable_epoch_ = 0;
+  return Status::Ok();
+}
+
+Result<uint64_t> CacheStore::ReplayLog(const IndexMeta& meta,
+                                       std::vector<IndexRecord>* records,
+                                       std::vector<IndexRecord>* puts) {
+  std::vector<WriteLogRecord> log =
+      log_->Recover(meta.cache_id, boot_id_, meta.log_through);
+  if (log.empty()) return uint64_t{0};
+  std::unordered_map<uint64_t, WriteLogRecord> last;  // in order: last wins
+  for (const WriteLogRecord& r : log) last[r.block] = r;
+  std::unordered_map<uint64_t, size_t> at;
+  for (size_t i = 0; i < records->size(); ++i) at[(*records)[i].block] = i;
+  std::vector<uint8_t> buf(geometry_.block_size);
+  uint64_t changed = 0;
+  for (const auto& [block, r] : last) {
+    IndexRecord record{block, kNoSlot, r.kind, 0, r.gen};
+    if (r.kind == RecordKind::kDirty) {
+      // The page cache kept what the dead process wrote: the slot is the
+      // block's content, whatever checksum it has.
+      if (r.slot >= meta.slot_count) continue;  // not from this file
+      record.slot = r.slot;
+      USBD_RETURN_IF_ERROR(slots_->Read(r.slot, 0, buf));
+      record.crc = Crc32c(buf);
+    }
+    auto it = at.find(block);
+    if (it != at.end()) {
+      if ((*records)[it->second] == record) continue;
+      (*records)[it->second] = record;
+    } else {
+      records->push_back(record);
+    }
+    puts->push_back(record);
+    ++changed;
+  }
+  return changed;
+}
+
+Status CacheStore::LoadRecords(const IndexMeta& meta,
                                std::optional<uint64_t> file_unsent) {
   const int64_t started = NowMs();
+  const uint32_t old_slots = meta.slot_count;
   const uint32_t slots = options_.block_cache_size;
   const uint32_t bs = geometry_.block_size;
   const std::string& path = options_.block_cache_file;
@@ -198,6 +262,13 @@ Status CacheStore::LoadRecords(uint32_t old_slots,
 
   std::vector<IndexRecord> puts;
   std::vector<uint64_t> deletes;
+  // Writes acknowledged after the last FLUSH by a usbd that died.
+  uint64_t replayed = 0;
+  if (log_) {
+    Result<uint64_t> n = ReplayLog(meta, &records, &puts);
+    USBD_RETURN_IF_ERROR(n.status());
+    replayed = *n;
+  }
   std::vector<bool> keep(records.size(), true);
   uint64_t discarded = 0, newly_lost = 0;
   auto drop = [&](size_t i, const std::string& why) {
@@ -348,16 +419,25 @@ Status CacheStore::LoadRecords(uint32_t old_slots,
     committed[r.block] = {slot, r.kind, r.gen};
     ++dirty;
   }
-  if (!relocate.empty()) USBD_RETURN_IF_ERROR(slots_->Sync());
-  if (!puts.empty() || !deletes.empty()) {
-    USBD_RETURN_IF_ERROR(index_->Apply(puts, deletes));
-  }
-  // The file's unsent mark, from here on kept by the commits.
+  // The file's unsent mark, from here on kept by the commits; raised
+  // before the index names more unsent blocks (replayed writes).
   unsent_records_ = 0;
   for (const auto& [block, c] : committed) {
     unsent_records_ += c.kind != RecordKind::kClean;
   }
   unsent_mark_ = unsent_records_;
+  const bool raise = !file_unsent || *file_unsent < unsent_mark_;
+  if (raise) USBD_RETURN_IF_ERROR(slots_->WriteUnsentMark(unsent_mark_));
+  // Slots before the records that name them (replayed, relocated).
+  if (!relocate.empty() || replayed > 0 || raise) {
+    USBD_RETURN_IF_ERROR(slots_->Sync());
+  }
+  std::optional<uint64_t> log_through;
+  if (log_) log_through = std::max(meta.log_through, log_->MaxSeq());
+  if (!puts.empty() || !deletes.empty() || log_through) {
+    USBD_RETURN_IF_ERROR(index_->Apply(puts, deletes, log_through));
+  }
+  if (log_) USBD_RETURN_IF_ERROR(ResetLog(meta.cache_id, *log_through));
   if (slots != old_slots) {
     Result<std::optional<IndexMeta>> meta = index_->ReadMeta();
     USBD_RETURN_IF_ERROR(meta.status());
@@ -370,7 +450,7 @@ Status CacheStore::LoadRecords(uint32_t old_slots,
             " to " + std::to_string(slots) + " blocks" +
             (shrunk ? " (" + std::to_string(shrunk) + " clean blocks dropped)"
                     : std::string()));
-  } else if (file_unsent != unsent_mark_) {
+  } else if (!raise && file_unsent != unsent_mark_) {
     USBD_RETURN_IF_ERROR(slots_->WriteUnsentMark(unsent_mark_));
     USBD_RETURN_IF_ERROR(slots_->Sync());
   }
@@ -378,8 +458,13 @@ Status CacheStore::LoadRecords(uint32_t old_slots,
           std::to_string(bs >> 10) + " KiB; " + std::to_string(clean) +
           " clean blocks reused, " + std::to_string(dirty) +
           " dirty blocks queued for upload (" + std::to_string(verified) +
-          " verified), " + std::to_string(deletes.size() - shrunk) +
-          " dropped, " + std::to_string(lost_.size()) + " lost, in " +
+          " verified" +
+          (replayed ? ", " + std::to_string(replayed) +
+                          " written after the last FLUSH by a usbd that "
+                          "died, from the write log"
+                    : std::string()) +
+          "), " + std::to_string(deletes.size() - shrunk) + " dropped, " +
+          std::to_string(lost_.size()) + " lost, in " +
           std::to_string(NowMs() - started) + " ms");
   if (discarded > 0) {
     LogError("cache: " + path + ": --blockCacheDiscardDirty: dropped " +

@@ -366,6 +366,19 @@ void CacheStore::Housekeeper() {
         LogWarning("cache: background commit failed: " + status.ToString());
       }
     }
+    // Without FLUSHes, the write log fills and its slots stay held: a
+    // full commit empties one half and frees them, off the writers' path.
+    if (log_ && now - last_clean_commit_ms_ >= 1000 &&
+        (log_->used() > log_->capacity() / 2 ||
+         table_->log_held() > table_->slot_count() / 4)) {
+      lock.unlock();
+      Status status = Commit(CommitScope::kFull);
+      lock.lock();
+      if (!status.ok()) {
+        last_clean_commit_ms_ = now;  // try again later, not at once
+        LogWarning("cache: background commit failed: " + status.ToString());
+      }
+    }
     RefillFreeSlots(lock);
     const int64_t timeout = options_.timeout.count();
     if (timeout > 0 &&

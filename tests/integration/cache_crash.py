@@ -146,7 +146,10 @@ class Model:
     """Per sector: the version that must at least be there (floor), and the
     versions issued since (any of which may have survived a crash)."""
 
-    def __init__(self, sectors):
+    def __init__(self, sectors, acked_durable=False):
+        # acked_durable: a kill -9 keeps every acknowledged write, not only
+        # flushed ones (usbd's write log); a power cut would not.
+        self.acked_durable = acked_durable
         self.floor = [0] * sectors          # seq; 0 = zeros
         self.since = [[] for _ in range(sectors)]
         self.zero_ops = set()               # seqs of zero requests
@@ -171,7 +174,7 @@ class Model:
             elif parts[0] == "A":
                 seq = int(parts[1])
                 first, count, fua = issued[seq]
-                if fua:
+                if fua or self.acked_durable:
                     self.make_durable(seq, first, count)
                 else:
                     acked_unflushed.append((seq, first, count))
@@ -330,6 +333,8 @@ def main():
     p.add_argument("--budget", type=float, default=170)
     p.add_argument("--run-max", type=float, default=2.0,
                    help="longest time the client writes before a kill")
+    p.add_argument("--acked", action="store_true",
+                   help="every acknowledged write must survive a kill")
     p.add_argument("--client", action="store_true")
     p.add_argument("--sock")
     p.add_argument("--journal")
@@ -352,7 +357,7 @@ def main():
     print(f"cache crash test: seed {seed}, work directory {work}",
           file=sys.stderr)
     started = time.time()
-    model = Model(args.size // SECTOR)
+    model = Model(args.size // SECTOR, args.acked)
     with open(log_path, "a") as log:
         server = Server(args.cmd, paths, log)
         server.start()

@@ -159,9 +159,15 @@ TEST_F(CacheLossTest, AWholeWriteMakesALostBlockReadableForGood) {
   WriteBlock(0, 0x04);
   EXPECT_EQ(ReadBlock(0), Filled(kBlock, 0x04));
   EXPECT_EQ(Stat(*cache_, "cache.lost"), 0u);
-  Crash();  // not flushed: still lost
-  Open(Options());
+  Crash();  // the machine crashed: not flushed, so still lost
+  CacheOptions rebooted = Rebooted();
+  Open(rebooted);
   EXPECT_EQ(ReadErrno(0), EIO);
+  WriteBlock(0, 0x06);
+  Crash();  // usbd died (same boot): its acknowledged write outlives it
+  Open(rebooted);
+  EXPECT_EQ(ReadBlock(0), Filled(kBlock, 0x06));
+  EXPECT_EQ(Stat(*cache_, "cache.lost"), 0u);
   WriteBlock(0, 0x05);
   FlushCache();
   Crash();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -17,6 +18,32 @@ using std::chrono::milliseconds;
 
 class CacheRecoveryTest : public CacheFixture {
  protected:
+  enum class Op { kWhole, kPartial, kTrim };
+  // Applies one random write of kind `op` to block `b` of the cache and to
+  // `current`, its expected content.
+  void RandomWrite(std::mt19937& rng, Op op, uint64_t b, uint8_t* stamp,
+                   std::vector<uint8_t>* current) {
+    switch (op) {
+      case Op::kWhole: {
+        auto data = Filled(kBlock, (*stamp)++);
+        ASSERT_TRUE(cache_->Write(b, 0, data).ok());
+        *current = data;
+        break;
+      }
+      case Op::kPartial: {
+        uint32_t off = rng() % kBlock;
+        uint32_t len = 1 + rng() % (kBlock - off);
+        auto data = Filled(len, (*stamp)++);
+        ASSERT_TRUE(cache_->Write(b, off, data).ok());
+        std::copy(data.begin(), data.end(), current->begin() + off);
+        break;
+      }
+      case Op::kTrim:
+        ASSERT_TRUE(cache_->Trim(b).ok());
+        *current = Filled(kBlock, 0);
+        break;
+    }
+  }
   // Overwrites `length` bytes of slot `slot` in the cache file.
   void CorruptSlot(uint32_t slot, uint8_t value) {
     int fd = ::open((dir_.path() + "/cache").c_str(), O_WRONLY);
@@ -336,9 +363,11 @@ TEST_F(CacheRecoveryTest, AFailedFdatasyncFailsEveryLaterFlush) {
 // write-back running, a crash every so often; after each restart every
 // block holds its content at the last flush or a later write, never
 // anything else. Finally the store alone holds the same.
+// Machine crashes (each start on another boot): what was not flushed may
+// be there or not, never anything else.
 TEST_F(CacheRecoveryTest, RandomWorkWithCrashesLosesNothingFlushed) {
   constexpr uint64_t kUsed = 24;
-  CacheOptions o = Options();
+  CacheOptions o = Rebooted();
   o.block_cache_size = 10;
   std::mt19937 rng(12345);
   std::vector<std::vector<std::vector<uint8_t>>> since_flush(kUsed);
@@ -362,26 +391,17 @@ TEST_F(CacheRecoveryTest, RandomWorkWithCrashesLosesNothingFlushed) {
     int ops = 30 + rng() % 60;
     for (int i = 0; i < ops; ++i) {
       uint64_t b = rng() % kUsed;
-      switch (rng() % 7) {
+      switch (int pick = rng() % 7) {
         case 0:
-        case 1: {
-          auto data = Filled(kBlock, stamp++);
-          ASSERT_TRUE(cache_->Write(b, 0, data).ok());
-          current[b] = data;
-          break;
-        }
+        case 1:
         case 2:
-        case 3: {
-          uint32_t off = rng() % kBlock;
-          uint32_t len = 1 + rng() % (kBlock - off);
-          auto data = Filled(len, stamp++);
-          ASSERT_TRUE(cache_->Write(b, off, data).ok());
-          std::copy(data.begin(), data.end(), current[b].begin() + off);
-          break;
-        }
+        case 3:
         case 4:
-          ASSERT_TRUE(cache_->Trim(b).ok());
-          current[b] = Filled(kBlock, 0);
+          RandomWrite(rng,
+                      pick < 2   ? Op::kWhole
+                      : pick < 4 ? Op::kPartial
+                                 : Op::kTrim,
+                      b, &stamp, &current[b]);
           break;
         case 5:
           ASSERT_EQ(ReadBlock(b), current[b]) << "block " << b;
@@ -396,6 +416,7 @@ TEST_F(CacheRecoveryTest, RandomWorkWithCrashesLosesNothingFlushed) {
     EXPECT_EQ(Inspect(false).broken_invariants, "");
     if (rng() % 4 == 0) std::this_thread::sleep_for(milliseconds(rng() % 20));
     Crash();
+    o.boot_id = Rebooted().boot_id;
   }
   Open(o);
   for (uint64_t b = 0; b < kUsed; ++b) {
@@ -410,6 +431,115 @@ TEST_F(CacheRecoveryTest, RandomWorkWithCrashesLosesNothingFlushed) {
   for (uint64_t b = 0; b < kUsed; ++b) {
     EXPECT_EQ(store_.Peek(b), current[b]) << "block " << b;
   }
+}
+
+// Deaths of the process (kill -9): every acknowledged write, trim and
+// partial write is there after the restart, flushed or not, while the
+// blocks move through eviction, upload and copy on write.
+TEST_F(CacheRecoveryTest,
+       RandomWorkWithProcessCrashesLosesNothingAcknowledged) {
+  constexpr uint64_t kUsed = 24;
+  CacheOptions o = Options();
+  o.block_cache_size = 10;
+  std::mt19937 rng(4242);
+  std::vector<std::vector<uint8_t>> current(kUsed, Filled(kBlock, 0));
+  uint8_t stamp = 1;
+  for (int round = 0; round < 16; ++round) {
+    o.write_delay = milliseconds(rng() % 4);
+    Open(o);
+    for (uint64_t b = 0; b < kUsed; ++b) {
+      ASSERT_EQ(ReadBlock(b), current[b])
+          << "round " << round << " block " << b << " lost a write";
+    }
+    EXPECT_EQ(Stat(*cache_, "cache.dropped"), 0u);
+    EXPECT_EQ(Stat(*cache_, "cache.lost"), 0u);
+    int ops = 30 + rng() % 90;
+    for (int i = 0; i < ops; ++i) {
+      uint64_t b = rng() % kUsed;
+      switch (int pick = rng() % 8) {
+        case 0:
+        case 1:
+        case 2:
+        case 3:
+        case 4:
+        case 5:
+          RandomWrite(rng,
+                      pick < 3   ? Op::kWhole
+                      : pick < 5 ? Op::kPartial
+                                 : Op::kTrim,
+                      b, &stamp, &current[b]);
+          break;
+        case 6:
+          ASSERT_EQ(ReadBlock(b), current[b]) << "block " << b;
+          break;
+        case 7:
+          if (rng() % 3 == 0) FlushCache();
+          break;
+      }
+    }
+    EXPECT_EQ(Inspect(false).broken_invariants, "");
+    if (rng() % 3 == 0) std::this_thread::sleep_for(milliseconds(rng() % 30));
+    Crash();
+  }
+  Open(o);
+  for (uint64_t b = 0; b < kUsed; ++b) {
+    ASSERT_EQ(ReadBlock(b), current[b]) << "final block " << b;
+  }
+  Shutdown();
+  for (uint64_t b = 0; b < kUsed; ++b) {
+    EXPECT_EQ(store_.Peek(b), current[b]) << "block " << b;
+  }
+}
+
+// Hours of writes without a FLUSH: the write log stays within its file
+// (full commits empty it) and still loses nothing at a kill.
+TEST_F(CacheRecoveryTest, WritesWithoutFlushKeepTheWriteLogBounded) {
+  CacheOptions o = Options();
+  o.block_cache_size = 8;
+  o.write_delay = milliseconds(0);
+  Open(o);
+  const std::string log = dir_.path() + "/cache.wlog";
+  const auto size = std::filesystem::file_size(log);
+  for (int i = 0; i < 10000; ++i) {
+    WriteBlock(i % 3, static_cast<uint8_t>(i));
+  }
+  EXPECT_EQ(std::filesystem::file_size(log), size);
+  Crash();
+  Open(o);
+  for (int b = 0; b < 3; ++b) {
+    const int last = 9999 - (9999 - b) % 3;  // the last i with i % 3 == b
+    EXPECT_EQ(ReadBlock(b), Filled(kBlock, static_cast<uint8_t>(last)))
+        << "block " << b;
+  }
+  ExpectQuiescentInvariants();
+}
+
+// After a reboot the write log is ignored: unflushed writes may go, as
+// with a disk's volatile cache; flushed ones stay.
+TEST_F(CacheRecoveryTest, AMachineCrashIgnoresTheWriteLog) {
+  Open(Options());
+  store_.refuse_uploads = true;
+  WriteBlock(1, 0x11);
+  FlushCache();
+  WriteBlock(1, 0x22);
+  WriteBlock(2, 0x33);
+  Crash();
+  Open(Rebooted());
+  EXPECT_EQ(ReadBlock(1), Filled(kBlock, 0x11));
+  EXPECT_EQ(ReadBlock(2), Filled(kBlock, 0));
+  store_.refuse_uploads = false;
+}
+
+// A clean stop leaves nothing to replay: the next start uploads nothing.
+TEST_F(CacheRecoveryTest, ACleanStopLeavesNothingInTheWriteLog) {
+  Open(Options());
+  for (int b = 0; b < 5; ++b) WriteBlock(b, 0x40 + b);
+  Shutdown();
+  int uploads = store_.writes.load();
+  Open(Options());
+  EXPECT_EQ(Inspect(false).dirty, 0u);
+  Shutdown();
+  EXPECT_EQ(store_.writes.load(), uploads);
 }
 
 // A store of 1 TiB that holds nothing: the cache over it must not need

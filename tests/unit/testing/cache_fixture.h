@@ -39,8 +39,18 @@ class CacheFixture : public ::testing::Test {
     Status status = TryOpen(std::move(o), std::move(uuid));
     ASSERT_TRUE(status.ok()) << status.ToString();
   }
-  // As kill -9 would: no Shutdown, nothing more committed.
+  // As kill -9 would: no Shutdown, nothing more committed. The page cache
+  // keeps what the process wrote, so the next Open(Options()) finds it.
   void Crash() { cache_.reset(); }
+  // Options for a start after a crash of the machine: another boot id, so
+  // the write log of the process before (writes since the last FLUSH) no
+  // longer counts.
+  CacheOptions Rebooted() {
+    CacheOptions o = Options();
+    o.boot_id = "rebooted-" + std::to_string(++boots_);
+    return o;
+  }
+  int boots_ = 0;
   void Shutdown() {
     Status status = cache_->Shutdown();
     EXPECT_TRUE(status.ok()) << status.ToString();
