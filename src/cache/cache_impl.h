@@ -72,6 +72,10 @@ class CacheStore : public BlockStore {
   // Records e's slot (or zero state) in the write log unless this epoch
   // already did; on failure warns (once per epoch) and goes on without.
   void LogMapping(Entry* e);
+  // Removes a clean (or uploaded zero) entry: the store holds the block's
+  // newest data. A write-log record not yet in the index names its slot,
+  // so a record saying so goes first (the slot may be reused at once).
+  void Forget(Entry* e);
   // A FLUSH's commit first when the log's half is three quarters full.
   void EnsureLogRoom(Lock& lock);
   Result<uint32_t> AllocateSlot(Lock& lock, bool wait);
@@ -102,10 +106,12 @@ class CacheStore : public BlockStore {
   Status LoadRecords(const IndexMeta& meta,
                      std::optional<uint64_t> file_unsent);
   // Replays the write log into `records` (the index's); returns how many
-  // blocks it changed, and adds their records to `puts`.
+  // blocks it wrote, adding their records to `puts` and the blocks that
+  // left the cache to `deletes`.
   Result<uint64_t> ReplayLog(const IndexMeta& meta,
                              std::vector<IndexRecord>* records,
-                             std::vector<IndexRecord>* puts);
+                             std::vector<IndexRecord>* puts,
+                             std::vector<uint64_t>* deletes);
   // Empties the write log for a new run of this cache.
   Status ResetLog(const std::string& cache_id, uint64_t seq);
   void LogLost() const;
@@ -230,7 +236,7 @@ size_t CacheStore::EvictBatch(size_t max, const Enough& enough) {
   while (evicted < max && !enough(evicted)) {
     Entry* victim = table_->EvictionCandidate();
     if (!victim) break;
-    table_->Remove(victim);
+    Forget(victim);
     ++durable_events_;
     ++evicted;
   }

@@ -160,7 +160,7 @@ Status CacheStore::Read(uint64_t block, uint32_t offset,
       continue;
     }
     if (e && Expired(*e, NowMs())) {
-      table_->Remove(e);
+      Forget(e);
       ++durable_events_;
       NotifyRoom();
       continue;
@@ -226,7 +226,7 @@ void CacheStore::DropDamaged(uint64_t block, uint64_t gen, uint32_t slot,
              std::to_string(slot) + " does not match its checksum (" + why +
              "): dropped, reading the store instead");
   dropped_.fetch_add(1, std::memory_order_relaxed);
-  table_->Remove(e);
+  Forget(e);
   ++durable_events_;
   NotifyRoom();
 }
@@ -492,7 +492,20 @@ void CacheStore::LogMapping(Entry* e) {
     return;
   }
   e->log_epoch = log_epoch_;
-  if (!e->zero) table_->LogSlot(e->slot, log_epoch_);
+}
+
+void CacheStore::Forget(Entry* e) {
+  if (log_ && e->log_epoch > log_durable_epoch_) {
+    WriteLogRecord r{++log_seq_, e->block, e->gen, 0, RecordKind::kClean};
+    Status status = log_->Append(r);
+    if (!status.ok() && !log_warned_) {
+      LogWarning("cache: " + status.ToString() +
+                 ": until the next FLUSH, a crash of usbd may lose writes "
+                 "it has acknowledged");
+      log_warned_ = true;
+    }
+  }
+  table_->Remove(e);
 }
 
 void CacheStore::EnsureLogRoom(Lock& lock) {

@@ -1,6 +1,5 @@
 #include "cache/cache_table.h"
 
-#include <algorithm>
 #include <sstream>
 
 namespace usbd {
@@ -123,31 +122,11 @@ void CacheTable::Unpin(uint32_t s) {
 void CacheTable::MaybeFree(uint32_t s) {
   SlotState& st = slots_[s];
   if (st.free || st.live || st.committed || st.committing || st.writing ||
-      st.pins > 0 || st.log_epoch > log_durable_) {
+      st.pins > 0) {
     return;
   }
   st.free = true;
   free_.push_back(s);
-}
-
-void CacheTable::LogSlot(uint32_t s, uint32_t epoch) {
-  SlotState& st = slots_[s];
-  if (st.log_epoch <= log_durable_) logged_.push_back(s);
-  st.log_epoch = std::max(st.log_epoch, epoch);
-}
-
-void CacheTable::SetLogDurable(uint32_t epoch) {
-  if (epoch <= log_durable_) return;
-  log_durable_ = epoch;
-  std::vector<uint32_t> still;
-  for (uint32_t s : logged_) {
-    if (slots_[s].log_epoch > log_durable_) {
-      still.push_back(s);
-    } else {
-      MaybeFree(s);
-    }
-  }
-  logged_.swap(still);
 }
 
 bool CacheTable::Private(uint32_t s) const {
@@ -287,15 +266,14 @@ std::string CacheTable::CheckInvariants(bool quiescent) const {
     }
     if (st.free) {
       ++free_marked;
-      if (st.live || st.committed || st.committing || st.writing || st.pins ||
-          LogHolds(static_cast<uint32_t>(s))) {
+      if (st.live || st.committed || st.committing || st.writing || st.pins) {
         bad << "slot " << s << " free but held; ";
       }
     } else if (quiescent) {
       if (st.live && entry_refs[s] == 0) {
         bad << "slot " << s << " live without an entry (leaked); ";
       }
-      if (!st.live && !st.committed && !LogHolds(static_cast<uint32_t>(s))) {
+      if (!st.live && !st.committed) {
         bad << "slot " << s << " neither free nor held (leaked); ";
       }
       if (st.pins || st.writing || st.committing) {

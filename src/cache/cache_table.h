@@ -47,14 +47,15 @@ struct Entry {
   bool crc_valid = false;  // crc matches the slot (else computed at commit)
   bool uploading = false;  // an upload of this block is in flight
   bool verified = true;    // slot checked against crc since start-up
-  uint32_t log_epoch = 0;  // write-log epoch that recorded slot/zero; 0: none
+  // The write-log epoch whose record names the current slot or zero state
+  // (0: none; the index may then still need a record that it left).
+  uint32_t log_epoch = 0;
   ListId list = ListId::kNone;
   Entry* prev = nullptr;
   Entry* next = nullptr;
 };
 
 struct SlotState {
-  uint32_t log_epoch = 0;       // last write-log epoch naming it (0: none)
   uint16_t pins = 0;            // readers and uploaders reading the slot
   bool live : 1 = false;        // an entry's content, or reserved by a writer
   bool committed : 1 = false;   // a committed index record maps to it
@@ -120,15 +121,6 @@ class CacheTable {
   void Unpin(uint32_t s);
   // Frees the slot when no flag and no pin holds it any more.
   void MaybeFree(uint32_t s);
-  // The write log: a slot a record of epoch `epoch` names is held until a
-  // commit covers that epoch (SetLogDurable), so a replayed record finds its
-  // block's data.
-  void LogSlot(uint32_t s, uint32_t epoch);
-  // Every epoch up to `epoch` is in the index: frees what only they held.
-  void SetLogDurable(uint32_t epoch);
-  bool LogHolds(uint32_t s) const { return slots_[s].log_epoch > log_durable_; }
-  // Slots named by records not yet covered (some may be live as well).
-  size_t log_held() const { return logged_.size(); }
   // May the slot be written in place? Only a slot nothing else relies on:
   // not in the committed index or a commit, not read, not being written.
   bool Private(uint32_t s) const;
@@ -169,8 +161,6 @@ class CacheTable {
   EntryList lru_, lru_protected_, dirty_, uploaded_;
   uint64_t dirty_count_ = 0;
   size_t committed_only_ = 0;
-  uint32_t log_durable_ = 0;
-  std::vector<uint32_t> logged_;  // slots with log_epoch > log_durable_
 };
 
 }  // namespace usbd

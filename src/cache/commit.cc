@@ -50,17 +50,7 @@ Result<uint32_t> CacheStore::AllocateSlot(Lock& lock, bool wait) {
         status = Commit(CommitScope::kDeletes);
         lock.lock();
       }
-      if (status.ok() && wait && !full_tried && table_->free_slots() == 0 &&
-          table_->log_held() > 0) {
-        // Slots the write log names are free once a FLUSH's commit covers
-        // them: one now, rather than evicting every clean block first.
-        full_tried = true;
-        lock.unlock();
-        status = Commit(CommitScope::kFull);
-        lock.lock();
-      }
-    } else if (index_ && wait && !full_tried &&
-               (table_->committed_only() > 0 || table_->log_held() > 0)) {
+    } else if (index_ && wait && !full_tried && table_->committed_only() > 0) {
       // Old versions of dirty blocks, kept for the last FLUSH: committing
       // the new versions frees them.
       full_tried = true;
@@ -268,10 +258,7 @@ Status CacheStore::Commit(CommitScope scope) {
     release(it->second, kNoSlot);
     committed.erase(it);
   }
-  if (log_closed > log_durable_epoch_) {
-    log_durable_epoch_ = log_closed;
-    table_->SetLogDurable(log_closed);
-  }
+  log_durable_epoch_ = std::max(log_durable_epoch_, log_closed);
   for (int i = 0; i <= level; ++i) commit_done_[i] = through[i];
   if (scope != CommitScope::kDeletes) last_clean_commit_ms_ = NowMs();
   commits_.fetch_add(1, std::memory_order_relaxed);

@@ -200,8 +200,13 @@ Status CacheStore::Reinitialize(uint32_t slot_count) {
 }
 
 Status CacheStore::ResetLog(const std::string& cache_id, uint64_t seq) {
-  // A block's record per slot and epoch, and room for trims besides.
-  const uint32_t capacity = options_.block_cache_size + 4096;
+  // Each write that moves a block, and each eviction of a block written,
+  // adds a record; a full commit (a FLUSH, or the cache's own at half) moves
+  // to the other half.
+  // Eight records per slot put one commit in about four cache sizes of
+  // writes without a FLUSH; at most 2M (160 MiB of file).
+  const uint32_t capacity = static_cast<uint32_t>(
+      std::min<uint64_t>(8ull * options_.block_cache_size, 2u << 20) + 8192);
   USBD_RETURN_IF_ERROR(log_->Reset(cache_id, boot_id_, capacity));
   log_through_ = log_seq_ = seq;
   log_epoch_ = 1;
@@ -211,17 +216,25 @@ Status CacheStore::ResetLog(const std::string& cache_id, uint64_t seq) {
 
 Result<uint64_t> CacheStore::ReplayLog(const IndexMeta& meta,
                                        std::vector<IndexRecord>* records,
-                                       std::vector<IndexRecord>* puts) {
+                                       std::vector<IndexRecord>* puts,
+                                       std::vector<uint64_t>* deletes) {
   std::vector<WriteLogRecord> log =
       log_->Recover(meta.cache_id, boot_id_, meta.log_through);
   if (log.empty()) return uint64_t{0};
   std::unordered_map<uint64_t, WriteLogRecord> last;  // in order: last wins
   for (const WriteLogRecord& r : log) last[r.block] = r;
-  std::unordered_map<uint64_t, size_t> at;
-  for (size_t i = 0; i < records->size(); ++i) at[(*records)[i].block] = i;
   std::vector<uint8_t> buf(geometry_.block_size);
+  std::vector<IndexRecord> kept;
+  for (const IndexRecord& r : *records) {
+    if (!last.contains(r.block)) kept.push_back(r);
+  }
   uint64_t changed = 0;
   for (const auto& [block, r] : last) {
+    if (r.kind == RecordKind::kClean) {
+      // It left the cache: the store holds its newest data.
+      deletes->push_back(block);
+      continue;
+    }
     IndexRecord record{block, kNoSlot, r.kind, 0, r.gen};
     if (r.kind == RecordKind::kDirty) {
       // The page cache kept what the dead process wrote: the slot is the
@@ -231,16 +244,11 @@ Result<uint64_t> CacheStore::ReplayLog(const IndexMeta& meta,
       USBD_RETURN_IF_ERROR(slots_->Read(r.slot, 0, buf));
       record.crc = Crc32c(buf);
     }
-    auto it = at.find(block);
-    if (it != at.end()) {
-      if ((*records)[it->second] == record) continue;
-      (*records)[it->second] = record;
-    } else {
-      records->push_back(record);
-    }
+    kept.push_back(record);
     puts->push_back(record);
     ++changed;
   }
+  records->swap(kept);
   return changed;
 }
 
@@ -265,7 +273,7 @@ Status CacheStore::LoadRecords(const IndexMeta& meta,
   // Writes acknowledged after the last FLUSH by a usbd that died.
   uint64_t replayed = 0;
   if (log_) {
-    Result<uint64_t> n = ReplayLog(meta, &records, &puts);
+    Result<uint64_t> n = ReplayLog(meta, &records, &puts, &deletes);
     USBD_RETURN_IF_ERROR(n.status());
     replayed = *n;
   }

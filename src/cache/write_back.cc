@@ -229,7 +229,7 @@ void CacheStore::FlushInner(Lock& lock) {
 void CacheStore::MarkDurable(Entry* e) {
   ++durable_events_;
   if (e->zero) {
-    table_->Remove(e);  // the store reads zeros now; forget the block
+    Forget(e);  // the store reads zeros now
     return;
   }
   e->since_ms = NowMs();
@@ -366,11 +366,10 @@ void CacheStore::Housekeeper() {
         LogWarning("cache: background commit failed: " + status.ToString());
       }
     }
-    // Without FLUSHes, the write log fills and its slots stay held: a
-    // full commit empties one half and frees them, off the writers' path.
+    // Without FLUSHes the write log fills: a full commit moves it to its
+    // other half, off the writers' path.
     if (log_ && now - last_clean_commit_ms_ >= 1000 &&
-        (log_->used() > log_->capacity() / 2 ||
-         table_->log_held() > table_->slot_count() / 4)) {
+        log_->used() > log_->capacity() / 2) {
       lock.unlock();
       Status status = Commit(CommitScope::kFull);
       lock.lock();
@@ -389,7 +388,7 @@ void CacheStore::Housekeeper() {
         if (Expired(e, now)) expired.push_back(e.block);
       });
       for (uint64_t block : expired) {
-        table_->Remove(table_->Find(block));
+        Forget(table_->Find(block));
         ++durable_events_;
       }
       if (!expired.empty()) NotifyRoom();

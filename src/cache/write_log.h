@@ -9,11 +9,13 @@
 // file (the page cache keeps what a dead process wrote); what the index
 // lacks until the next commit is which slot holds which block. The log
 // holds exactly that: one record each time a block's slot or zero state
-// changes between commits. A record is written (pwrite, no fdatasync:
-// the page cache is enough for a process crash) before the write is
-// acknowledged. After a reboot the page cache is gone and so is the
-// promise: a start on another boot (the kernel's boot_id) ignores the log,
-// as a disk with a volatile write cache loses unflushed writes.
+// changes between commits, and one when a block so recorded leaves the
+// cache (its slot may then be reused: the store holds the block). A record is
+// written (a store into a shared mapping of the file, else pwrite; no
+// fdatasync: the page cache is enough for a process crash) before the write is
+// acknowledged. After a reboot the page cache is gone and so is the promise: a
+// start on another boot (the kernel's boot_id) ignores the log, as a disk with
+// a volatile write cache loses unflushed writes.
 //
 // File `<cache file>.wlog`, little-endian:
 //   0     4096  header: magic "USBDWLOG" (8), format 1 (4), capacity (4),
@@ -21,8 +23,9 @@
 //               CRC-32C of bytes 0..83 (4)
 //   4096        half 0: `capacity` records of 40 bytes
 //   ...         half 1: `capacity` records
-// Record: seq (8) block (8) generation (8) slot (4) kind (1, 2 dirty or
-// 3 zero, as RecordKind) reserved (7) CRC-32C of bytes 0..35 (4).
+// Record: seq (8) block (8) generation (8) slot (4) kind (1, as
+// RecordKind: 2 dirty, 3 zero, 1 gone from the cache) reserved (7)
+// CRC-32C of bytes 0..35 (4).
 // The cache writes one half per epoch (an epoch ends when a FLUSH's commit
 // takes its snapshot; the next epoch uses the other half, from its start,
 // once the commit of the epoch before is durable). Sequence numbers rise
@@ -30,9 +33,9 @@
 // its CRC or does not rise (what is left of an older epoch). The index
 // keeps the sequence number its last full commit covers; records above it
 // are replayed over the index at start, in order, the last per block
-// winning. The cache keeps every slot a record names from being reused
-// until a commit covers the record (see cache_store.cc), so a replayed
-// record always finds its block's data.
+// winning. A block's slot is reused only after a record says it left, or
+// once the index covers its record, so the last record of a block always
+// finds its data.
 //
 // Thread safety: none; the cache calls it under its mutex.
 #ifndef USBD_CACHE_WRITE_LOG_H_
@@ -91,8 +94,11 @@ class WriteLog {
 
  private:
   WriteLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  void Unmap();
   const std::string path_;
   const int fd_;
+  uint8_t* map_ = nullptr;  // the whole file, once Reset reserved it
+  uint64_t map_size_ = 0;
   uint32_t capacity_ = 0;
   int half_ = 0;
   uint32_t used_ = 0;
