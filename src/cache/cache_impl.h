@@ -70,8 +70,9 @@ class CacheStore : public BlockStore {
   Status MakeZero(uint64_t block);
   Status WaitForDirtyRoom(Lock& lock, uint64_t block);
   // Records e's slot (or zero state) in the write log unless this epoch
-  // already did; on failure warns (once per epoch) and goes on without.
+  // already did.
   void LogMapping(Entry* e);
+  bool AppendToLog(const WriteLogRecord& r);
   // Removes a clean (or uploaded zero) entry: the store holds the block's
   // newest data. A write-log record not yet in the index names its slot,
   // so a record saying so goes first (the slot may be reused at once).
@@ -167,7 +168,7 @@ class CacheStore : public BlockStore {
   uint32_t log_epoch_ = 1;
   uint32_t log_durable_epoch_ = 0;
   uint64_t log_seq_ = 0;
-  bool log_warned_ = false;
+  bool log_broken_ = false;  // a record could not be written: no more log
 
   mutable std::mutex mu_;
   std::unique_ptr<CacheTable> table_;    // guarded by mu_

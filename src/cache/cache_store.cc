@@ -477,33 +477,31 @@ void CacheStore::MakeDirty(Entry* e) {
   entry_cv_.notify_all();
 }
 
+// A record that cannot be written leaves the log unable to say where a
+// block is (its older record may name a slot reused since): the log is
+// voided until the next start, which then relies on the index alone.
+bool CacheStore::AppendToLog(const WriteLogRecord& r) {
+  if (!log_ || log_broken_) return false;
+  Status status = log_->Append(r);
+  if (status.ok()) return true;
+  log_broken_ = true;
+  log_->Invalidate();
+  LogWarning("cache: " + status.ToString() +
+             ": write log abandoned; until usbd restarts, a crash of usbd "
+             "may lose writes acknowledged since the last FLUSH");
+  return false;
+}
+
 void CacheStore::LogMapping(Entry* e) {
   if (!log_ || e->log_epoch == log_epoch_) return;
   WriteLogRecord r{++log_seq_, e->block, e->gen, e->zero ? 0 : e->slot,
                    e->zero ? RecordKind::kZero : RecordKind::kDirty};
-  Status status = log_->Append(r);
-  if (!status.ok()) {
-    if (!log_warned_) {
-      LogWarning("cache: " + status.ToString() +
-                 ": until the next FLUSH, a crash of usbd may lose writes "
-                 "it has acknowledged");
-      log_warned_ = true;
-    }
-    return;
-  }
-  e->log_epoch = log_epoch_;
+  if (AppendToLog(r)) e->log_epoch = log_epoch_;
 }
 
 void CacheStore::Forget(Entry* e) {
   if (log_ && e->log_epoch > log_durable_epoch_) {
-    WriteLogRecord r{++log_seq_, e->block, e->gen, 0, RecordKind::kClean};
-    Status status = log_->Append(r);
-    if (!status.ok() && !log_warned_) {
-      LogWarning("cache: " + status.ToString() +
-                 ": until the next FLUSH, a crash of usbd may lose writes "
-                 "it has acknowledged");
-      log_warned_ = true;
-    }
+    AppendToLog({++log_seq_, e->block, e->gen, 0, RecordKind::kClean});
   }
   table_->Remove(e);
 }
@@ -513,7 +511,7 @@ void CacheStore::EnsureLogRoom(Lock& lock) {
   lock.unlock();
   Status status = Commit(CommitScope::kFull);
   lock.lock();
-  if (!status.ok() && !log_warned_) {
+  if (!status.ok()) {
     LogWarning("cache: commit to make room in the write log failed: " +
                status.ToString());
   }

@@ -150,7 +150,6 @@ Status CacheStore::Commit(CommitScope scope) {
       if (log_durable_epoch_ + 1 >= log_epoch_) {
         ++log_epoch_;
         log_->SwitchTo(static_cast<int>((log_epoch_ - 1) % 2));
-        log_warned_ = false;
       }
       log_closed = log_epoch_ - 1;
       log_through = log_seq_;

@@ -165,6 +165,15 @@ void WriteLog::SwitchTo(int half) {
   used_ = 0;
 }
 
+void WriteLog::Invalidate() {
+  uint8_t zeros[8] = {};
+  if (map_) {
+    std::memcpy(map_, zeros, sizeof zeros);
+  } else {
+    (void)PwriteAll(fd_, zeros, 0);
+  }
+}
+
 Status WriteLog::Append(const WriteLogRecord& record) {
   if (used_ >= capacity_) {
     return Status::Error(ENOSPC, "write log " + path_ + " is full");

@@ -91,6 +91,8 @@ class WriteLog {
   void SwitchTo(int half);
   // Appends to the current half; ENOSPC when it is full.
   Status Append(const WriteLogRecord& record);
+  // Voids the header, so that no start replays this file (best effort).
+  void Invalidate();
 
  private:
   WriteLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}

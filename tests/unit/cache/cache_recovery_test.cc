@@ -358,6 +358,41 @@ TEST_F(CacheRecoveryTest, AFailedFdatasyncFailsEveryLaterFlush) {
   Crash();
 }
 
+// Commits that keep failing let the write log fill: it is abandoned with
+// one warning, and a restart relies on the index alone, never on a record
+// that names a slot reused since (every block reads a version written).
+TEST_F(CacheRecoveryTest, AFullWriteLogIsAbandonedNotTrustedHalfWritten) {
+  CacheOptions o = Options();
+  o.block_cache_size = 4;
+  o.write_delay = milliseconds(0);
+  o.wrap_slot_file = [](std::unique_ptr<SlotFile> f) {
+    return std::make_unique<FaultySlotFile>(std::move(f));
+  };
+  Open(o);
+  WriteBlock(0, 0x01);
+  FlushCache();
+  FaultySlotFile::fail_sync = true;  // no full commit succeeds from here
+  for (int i = 0; i < 20000; ++i) {
+    const uint64_t b = 1 + i % 6;
+    std::vector<uint8_t> data = Filled(kBlock, static_cast<uint8_t>(i));
+    data[0] = static_cast<uint8_t>(b);  // whose block this is
+    ASSERT_TRUE(cache_->Write(b, 0, data).ok());
+  }
+  FaultySlotFile::fail_sync = false;
+  Crash();
+  o.wrap_slot_file = nullptr;
+  Open(o);
+  EXPECT_EQ(ReadBlock(0), Filled(kBlock, 0x01));
+  for (uint64_t b = 1; b <= 6; ++b) {
+    std::vector<uint8_t> got = ReadBlock(b);
+    if (got == Filled(kBlock, 0)) continue;  // never reached the index
+    EXPECT_EQ(got[0], b) << "block " << b << " reads another block's data";
+    std::vector<uint8_t> expect = Filled(kBlock, got[1]);
+    expect[0] = static_cast<uint8_t>(b);
+    EXPECT_EQ(got, expect) << "block " << b << " is torn";
+  }
+}
+
 // The property the crash test checks end to end, here at unit scale:
 // random writes (whole, partial, zero), trims and flushes with the
 // write-back running, a crash every so often; after each restart every
