@@ -17,22 +17,6 @@ SIZE=$((1024 * 1024 * 1024))
 BLOCK_SIZE=$((256 * 1024))
 BUCKET=vol
 
-# start_named NAME ARGS...: start_usbd on $TMP/NAME.sock; sets NAME_PID.
-start_named() {
-  local name=$1
-  shift
-  SOCK="$TMP/$name.sock"
-  start_usbd "$@"
-  printf -v "${name}_PID" '%s' "$USBD_PID"
-  on_exit "kill -KILL $USBD_PID"
-}
-
-# stop_named NAME: SIGTERM, expects exit status 0.
-stop_named() {
-  local var="${1}_PID"
-  USBD_PID=${!var}
-  stop_usbd
-}
 
 FAILED_STORES=
 run_suite() {  # LABEL RW_SOCKET RO_SOCKET

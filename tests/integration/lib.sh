@@ -77,6 +77,32 @@ stop_usbd() {
   [ $status -eq 0 ] || fail "usbd exited with status $status after SIGTERM"
 }
 
+# start_named NAME ARGS...: a usbd on $TMP/NAME.sock; sets NAME_PID, NAME_URI.
+start_named() {
+  local name=$1
+  shift
+  SOCK="$TMP/$name.sock"
+  start_usbd "$@"
+  printf -v "${name}_PID" '%s' "$USBD_PID"
+  printf -v "${name}_URI" '%s' "nbd+unix:///?socket=$SOCK"
+  on_exit "kill -KILL $USBD_PID"
+  # The socket exists before the store has started (--listBlocks survey,
+  # mount token): wait for the "serving" line so no request of the start
+  # meets the faults a test sets next.
+  local i
+  for ((i = 0; i < 300; i++)); do
+    grep -q "usbd\[$USBD_PID\]: info: serving " "$TMP/usbd.log" && return 0
+    kill -0 "$USBD_PID" 2>/dev/null || fail "usbd $* exited during start"
+    sleep 0.05
+  done
+  fail "usbd $* did not log 'serving' within 15 s"
+}
+stop_named() {  # NAME: SIGTERM, expects exit 0
+  local var="${1}_PID"
+  USBD_PID=${!var}
+  stop_usbd
+}
+
 # Random test data of SIZE bytes (deterministic per seed).
 make_random_file() {  # FILE SIZE_BYTES [SEED]
   local file=$1 size=$2 seed=${3:-1}

@@ -15,22 +15,6 @@ random_file() {  # FILE SIZE SEED
   [ "$(stat -c %s "$1")" -eq "$2" ] || fail "could not create $1"
 }
 
-# start_named NAME ARGS...: a usbd on $TMP/NAME.sock; sets NAME_PID and
-# NAME_URI.
-start_named() {
-  local name=$1
-  shift
-  SOCK="$TMP/$name.sock"
-  start_usbd "$@"
-  printf -v "${name}_PID" '%s' "$USBD_PID"
-  printf -v "${name}_URI" '%s' "nbd+unix:///?socket=$SOCK"
-  on_exit "kill -KILL $USBD_PID"
-}
-stop_named() {  # NAME: SIGTERM, expects exit 0
-  local var="${1}_PID"
-  USBD_PID=${!var}
-  stop_usbd
-}
 
 random_file "$TMP/in.raw" $SIZE 21
 # A hole-shaped run of zeros so that nbdcopy's zero detection kicks in.

@@ -14,8 +14,9 @@
 # Every server is killed when the test exits; when it fails, the end of each
 # server's log is shown beside usbd's.
 # It also holds the NBD-side helpers of the store tests (s3_nbd.sh,
-# http_nbd.sh): start_named/stop_named, refused, nbd_op/expect_op (errno of
-# one NBD request), expect_map, names_both, later_fail/finish_test.
+# http_nbd.sh): refused, nbd_op/expect_op (errno of
+# one NBD request), expect_map, names_both, later_fail/finish_test
+# (start_named/stop_named are in lib.sh).
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 FAULT_PROXY_PY="$top_srcdir/tests/tools/fault_proxy.py"
@@ -80,16 +81,21 @@ wait_for_port() {
 
 MOTO=
 AWS=
-# require_moto: exits 77 (SKIP), loudly, unless moto_server and the aws cli
-# are installed; sets MOTO and AWS.
-require_moto() {
+# have_moto: true when moto_server and the aws cli are installed; sets MOTO
+# and AWS.
+have_moto() {
   MOTO=$(find_tool moto_server)
   if [ -n "$MOTO" ] && [ -x "$(dirname "$MOTO")/aws" ]; then
     AWS=$(dirname "$MOTO")/aws
   else
     AWS=$(find_tool aws)
   fi
-  if [ -z "$MOTO" ] || [ -z "$AWS" ]; then
+  [ -n "$MOTO" ] && [ -n "$AWS" ]
+}
+
+# require_moto: exits 77 (SKIP), loudly, unless have_moto.
+require_moto() {
+  if ! have_moto; then
     echo "SKIP: $TEST_NAME needs moto_server and the aws cli, which are not installed" >&2
     echo "SKIP: install them with: pip install 'moto[server]' awscli" >&2
     exit 77
@@ -170,10 +176,15 @@ for k in sorted(keys):
 # --- nginx with dav (plain HTTP) ----------------------------------------------
 
 NGINX=
-# require_nginx: exits 77 (SKIP), loudly, unless nginx is installed.
-require_nginx() {
+# have_nginx: true when nginx is installed; sets NGINX.
+have_nginx() {
   NGINX=$(find_tool nginx)
-  if [ -z "$NGINX" ]; then
+  [ -n "$NGINX" ]
+}
+
+# require_nginx: exits 77 (SKIP), loudly, unless have_nginx.
+require_nginx() {
+  if ! have_nginx; then
     echo "SKIP: $TEST_NAME needs nginx (with its dav module), which is not installed" >&2
     echo "SKIP: install it with: apt-get install nginx" >&2
     exit 77
@@ -309,31 +320,6 @@ require_nbd_py() {
   fail "nbdsh is installed but no python3 imports its nbd module"
 }
 
-# start_named NAME ARGS...: a usbd on $TMP/NAME.sock; sets NAME_PID, NAME_URI.
-start_named() {
-  local name=$1
-  shift
-  SOCK="$TMP/$name.sock"
-  start_usbd "$@"
-  printf -v "${name}_PID" '%s' "$USBD_PID"
-  printf -v "${name}_URI" '%s' "nbd+unix:///?socket=$SOCK"
-  on_exit "kill -KILL $USBD_PID"
-  # The socket exists before the store has started (--listBlocks survey,
-  # mount token): wait for the "serving" line so no request of the start
-  # meets the faults a test sets next.
-  local i
-  for ((i = 0; i < 300; i++)); do
-    grep -q "usbd\[$USBD_PID\]: info: serving " "$TMP/usbd.log" && return 0
-    kill -0 "$USBD_PID" 2>/dev/null || fail "usbd $* exited during start"
-    sleep 0.05
-  done
-  fail "usbd $* did not log 'serving' within 15 s"
-}
-stop_named() {  # NAME: SIGTERM, expects exit 0
-  local var="${1}_PID"
-  USBD_PID=${!var}
-  stop_usbd
-}
 
 # refused OUT ARGS...: a usbd that must fail at start (not hang, not serve);
 # its output goes to OUT (and the test's log), its status to REFUSED_RC.
