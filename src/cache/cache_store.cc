@@ -90,6 +90,7 @@
 #include "cache/cache_impl.h"
 #include "cache/crc32c.h"
 #include "store/zero_store.h"
+#include "util/iszero.h"
 #include "util/log.h"
 
 namespace usbd {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/option_table.h"
+#include "util/strings.h"
 
 namespace usbd::options_internal {
 namespace {

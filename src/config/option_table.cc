@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "codec/block_codec.h"
+#include "util/strings.h"
 
 namespace usbd::options_internal {
 namespace {
@@ -376,10 +377,8 @@ Status CheckListen(const std::string& text) {
     if (host.front() == '[' && (host.size() < 3 || host.back() != ']')) {
       return bad;
     }
-    uint64_t port;
-    bool overflow;
-    if (!ParseDecimal(rest.substr(colon + 1), &port, &overflow) || overflow ||
-        port == 0 || port > 65535) {
+    std::optional<uint64_t> port = ParseDecimal(rest.substr(colon + 1));
+    if (!port || *port == 0 || *port > 65535) {
       return Status::Invalid(Quote(text) + ": port must be 1 to 65535");
     }
     return Status::Ok();
@@ -539,29 +538,29 @@ Result<Value> ParseValue(const OptionSpec& spec, const std::string& text) {
       return Value(*bits / 8 + (*bits % 8 != 0 ? 1 : 0));
     }
     case Kind::kUint: {
-      uint64_t n;
-      bool overflow;
-      if (!ParseDecimal(text, &n, &overflow)) {
+      bool too_large;
+      std::optional<uint64_t> n = ParseDecimal(text, &too_large);
+      if (!n && !too_large) {
         return Status::Invalid(Quote(text) + " is not a whole number");
       }
-      if (overflow || n < spec.min || n > spec.max) {
+      if (!n || *n < spec.min || *n > spec.max) {
         return Status::Invalid(Quote(text) + " is out of range (" +
                                std::to_string(spec.min) + " to " +
                                std::to_string(spec.max) + ")");
       }
-      return Value(n);
+      return Value(*n);
     }
     case Kind::kLevel: {
-      uint64_t n;
-      bool overflow;
-      if (ParseDecimal(text, &n, &overflow)) {
-        if (n == 0) return Value(uint64_t{0});
-        if (overflow || n < spec.min || n > spec.max) {
+      bool too_large;
+      std::optional<uint64_t> n = ParseDecimal(text, &too_large);
+      if (n || too_large) {
+        if (n && *n == 0) return Value(uint64_t{0});
+        if (!n || *n < spec.min || *n > spec.max) {
           return Status::Invalid(Quote(text) + " is out of range (" +
                                  std::to_string(spec.min) + " to " +
                                  std::to_string(spec.max) + ")");
         }
-        return Value(n);
+        return Value(*n);
       }
       Result<bool> b = ParseBool(text);
       if (!b.ok()) {
@@ -610,23 +609,6 @@ const OptionSpec* FindOption(const std::string& name) {
 }
 
 std::string Quote(const std::string& text) { return "'" + text + "'"; }
-
-bool ParseDecimal(const std::string& text, uint64_t* value, bool* overflow) {
-  *overflow = false;
-  if (text.empty()) return false;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    unsigned digit = c - '0';
-    if (v > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
-      *overflow = true;
-    } else {
-      v = v * 10 + digit;
-    }
-  }
-  *value = v;
-  return true;
-}
 
 Status ApplySecret(const OptionSpec& spec, std::string_view text,
                    const std::string& context, Options* options) {

@@ -78,7 +78,6 @@ std::span<const OptionSpec> AllOptions();
 const OptionSpec* FindOption(const std::string& name);
 
 std::string Quote(const std::string& text);
-bool ParseDecimal(const std::string& text, uint64_t* value, bool* overflow);
 
 // Parses `text` for `spec` and stores it; `context` prefixes any error
 // message ("--size" or "FILE:LINE: size"). A secret option goes to

@@ -20,6 +20,7 @@
 #include "config/option_table.h"
 #include "crypto/secret_key.h"
 #include "crypto/secure_memory.h"
+#include "util/strings.h"
 
 namespace usbd {
 
@@ -338,9 +339,11 @@ Result<uint64_t> ParseSize(const std::string& text) {
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
     ++digits;
   }
-  uint64_t number;
   bool overflow;
-  if (!ParseDecimal(text.substr(0, digits), &number, &overflow)) return bad;
+  std::optional<uint64_t> parsed =
+      ParseDecimal(std::string_view(text).substr(0, digits), &overflow);
+  if (!parsed && !overflow) return bad;
+  const uint64_t number = parsed.value_or(0);
   std::string suffix;
   for (char c : text.substr(digits)) {
     suffix += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -359,19 +362,6 @@ Result<uint64_t> ParseSize(const std::string& text) {
     return Status::Invalid(Quote(text) + " is too large");
   }
   return number << shift;
-}
-
-std::string FormatSize(uint64_t bytes) {
-  static const char kUnits[] = "kMGTPE";
-  if (bytes == 0) return "0";
-  int unit = -1;
-  while (unit < 5 && (bytes & 1023) == 0) {
-    bytes >>= 10;
-    ++unit;
-  }
-  std::string text = std::to_string(bytes);
-  if (unit >= 0) text += kUnits[unit];
-  return text;
 }
 
 std::string DefaultListenAddress() {

@@ -190,9 +190,7 @@ void ScrubSecretArguments(int argc, char** argv);
 // Parses "12", "4k", "256K", "1G", "2T" (powers of 1024). Rejects "12x".
 // Also accepts a trailing "b" or "ib" ("4kb", "4KiB", "512B"), and P and E.
 Result<uint64_t> ParseSize(const std::string& text);
-
-// The inverse, for messages and --help: 262144 -> "256k", 1000 -> "1000".
-std::string FormatSize(uint64_t bytes);
+// (Its inverse, FormatSize, is in util/strings.h.)
 
 // The default --listen address: unix socket in $XDG_RUNTIME_DIR or /tmp.
 std::string DefaultListenAddress();

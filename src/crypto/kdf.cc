@@ -5,10 +5,10 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <charconv>
 #include <map>
 
 #include "util/hex.h"
+#include "util/strings.h"
 
 namespace usbd {
 namespace {
@@ -43,13 +43,13 @@ Status CheckParams(const KdfParams& p) {
   return Status::Ok();
 }
 
+// A canonical decimal: no leading zero, so a parameter has one spelling.
 bool ParseNumber(std::string_view text, uint64_t* value) {
-  if (text.empty() || text.size() > 19 || (text.size() > 1 && text[0] == '0')) {
-    return false;
-  }
-  auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), *value);
-  return ec == std::errc() && end == text.data() + text.size();
+  if (text.size() > 1 && text[0] == '0') return false;
+  std::optional<uint64_t> parsed = ParseDecimal(text);
+  if (!parsed) return false;
+  *value = *parsed;
+  return true;
 }
 
 }  // namespace

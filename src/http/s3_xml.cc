@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include "util/strings.h"
+
 namespace usbd {
 namespace {
 
@@ -55,12 +57,6 @@ void AppendUtf8(uint32_t cp, std::string* out) {
     out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
     out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
-}
-
-bool ParseUint64(std::string_view s, uint64_t* out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && end == s.data() + s.size();
 }
 
 }  // namespace
@@ -138,8 +134,12 @@ Result<ListPage> ParseListObjectsV2(std::string_view xml) {
     }
     bool has_size = false;
     std::string size = XmlElementText(contents, "Size", &has_size);
-    if (has_size && !ParseUint64(size, &info.size)) {
-      return Status::IoError("ListObjectsV2: bad <Size> for " + info.key);
+    if (has_size) {
+      std::optional<uint64_t> bytes = ParseDecimal(size);
+      if (!bytes) {
+        return Status::IoError("ListObjectsV2: bad <Size> for " + info.key);
+      }
+      info.size = *bytes;
     }
     page.objects.push_back(std::move(info));
   }

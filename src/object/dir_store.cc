@@ -19,6 +19,7 @@
 #include "object/block_key.h"
 #include "store/zero_store.h"
 #include "util/fd.h"
+#include "util/iszero.h"
 
 namespace usbd {
 namespace {

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "util/iszero.h"
+
 namespace usbd {
 namespace {
 
@@ -30,18 +32,6 @@ class ZeroStore : public ForwardingStore {
 };
 
 }  // namespace
-
-bool IsAllZero(std::span<const uint8_t> data) {
-  // Real data usually has a non-zero byte near the start; check that cheaply
-  // before comparing the whole buffer against itself shifted by one word.
-  if (data.empty()) return true;
-  size_t head = std::min<size_t>(data.size(), 16);
-  for (size_t i = 0; i < head; ++i) {
-    if (data[i] != 0) return false;
-  }
-  return data.size() <= 16 ||
-         std::memcmp(data.data(), data.data() + 16, data.size() - 16) == 0;
-}
 
 std::unique_ptr<BlockStore> NewZeroStore(std::unique_ptr<BlockStore> inner) {
   return std::make_unique<ZeroStore>(std::move(inner));

@@ -13,9 +13,6 @@ namespace usbd {
 
 std::unique_ptr<BlockStore> NewZeroStore(std::unique_ptr<BlockStore> inner);
 
-// True when every byte of `data` is zero.
-bool IsAllZero(std::span<const uint8_t> data);
-
 }  // namespace usbd
 
 #endif  // USBD_STORE_ZERO_STORE_H_

@@ -31,7 +31,7 @@
 #include <string>
 
 #include "object/object_store.h"
-#include "retry/retry_store.h"
+#include "retry/retry_policy.h"
 #include "util/status.h"
 
 namespace usbd {

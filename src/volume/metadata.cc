@@ -5,10 +5,10 @@
 #include <set>
 
 #include "codec/object_format.h"
-#include "config/options.h"
 #include "crypto/encoding_settings.h"
 #include "object/object_block_store.h"
 #include "util/log.h"
+#include "util/strings.h"
 #include "volume/erase.h"
 #include "volume/volume_text.h"
 

@@ -106,7 +106,7 @@
 #include "crypto/kdf.h"
 #include "crypto/secret_key.h"
 #include "object/object_store.h"
-#include "retry/retry_store.h"
+#include "retry/retry_policy.h"
 #include "store/block_store.h"
 #include "util/status.h"
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "util/log.h"
+#include "util/strings.h"
 #include "volume/volume_text.h"
 
 namespace usbd {

@@ -3,13 +3,13 @@
 #include <sys/random.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <random>
 #include <set>
 
 #include "util/hex.h"
+#include "util/strings.h"
 #include "util/xxh64.h"
 
 namespace usbd {
@@ -165,20 +165,6 @@ Result<TextEntries> ParseVolumeText(std::span<const uint8_t> bytes,
                          std::string(entry.substr(equals + 1)));
   }
   return entries;
-}
-
-std::optional<uint64_t> ParseDecimal(std::string_view text) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  uint64_t value = 0;
-  auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 std::string UtcTimestamp(std::chrono::system_clock::time_point when) {

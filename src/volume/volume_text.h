@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "object/object_store.h"
-#include "retry/retry_store.h"
+#include "retry/retry_policy.h"
 #include "util/hex.h"
 #include "util/status.h"
 
@@ -69,9 +69,6 @@ Result<TextEntries> ParseVolumeText(std::span<const uint8_t> bytes,
 // checksum line (all of it without one).
 Status VerifyVolumeText(std::span<const uint8_t> bytes, const std::string& key,
                         size_t* covered = nullptr);
-
-// Strict unsigned decimal: digits only, no sign, no overflow.
-std::optional<uint64_t> ParseDecimal(std::string_view text);
 
 // "2026-01-02T03:04:05Z".
 std::string UtcTimestamp(std::chrono::system_clock::time_point when);

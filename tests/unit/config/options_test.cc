@@ -61,14 +61,6 @@ TEST(ParseSizeTest, RejectsOverflow) {
   EXPECT_EQ(*ParseSize("18446744073709551615"), UINT64_MAX);
 }
 
-TEST(FormatSizeTest, UsesTheLargestExactUnit) {
-  EXPECT_EQ(FormatSize(0), "0");
-  EXPECT_EQ(FormatSize(1000), "1000");
-  EXPECT_EQ(FormatSize(256 * kKiB), "256k");
-  EXPECT_EQ(FormatSize(32 * kMiB), "32M");
-  EXPECT_EQ(FormatSize(kGiB + kKiB), "1048577k");
-}
-
 // --- defaults
 // -------------------------------------------------------------------
 

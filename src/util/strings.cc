@@ -1,0 +1,36 @@
+#include "util/strings.h"
+
+namespace usbd {
+
+std::optional<uint64_t> ParseDecimal(std::string_view text, bool* too_large) {
+  if (too_large != nullptr) *too_large = false;
+  if (text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  bool overflow = false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const unsigned digit = static_cast<unsigned>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) overflow = true;
+    value = value * 10 + digit;
+  }
+  if (overflow) {
+    if (too_large != nullptr) *too_large = true;
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::string FormatSize(uint64_t bytes) {
+  static const char kUnits[] = "kMGTPE";
+  if (bytes == 0) return "0";
+  int unit = -1;
+  while (unit < 5 && (bytes & 1023) == 0) {
+    bytes >>= 10;
+    ++unit;
+  }
+  std::string text = std::to_string(bytes);
+  if (unit >= 0) text += kUnits[unit];
+  return text;
+}
+
+}  // namespace usbd
