@@ -35,18 +35,23 @@ const char* CommandName(uint16_t type) {
   return "UNKNOWN";
 }
 
-// Flags each command accepts; anything else is EINVAL.
+// Flags each command accepts; anything else is EINVAL. FUA is accepted on
+// every command, as the NBD spec requires once it is advertised (clients set
+// it on reads and flushes too); it means something only on the commands
+// that write, and is ignored on the others.
 uint16_t AllowedFlags(uint16_t type) {
   switch (type) {
     case kCmdRead:
-      return kCmdFlagDf;
+      return kCmdFlagFua | kCmdFlagDf;
     case kCmdWrite:
     case kCmdTrim:
+    case kCmdFlush:
+    case kCmdCache:
       return kCmdFlagFua;
     case kCmdWriteZeroes:
       return kCmdFlagFua | kCmdFlagNoHole | kCmdFlagFastZero;
     case kCmdBlockStatus:
-      return kCmdFlagReqOne;
+      return kCmdFlagFua | kCmdFlagReqOne;
     default:
       return 0;
   }

@@ -535,6 +535,36 @@ TEST(RawTransmission, DfReadIsOneContentChunk) {
   EXPECT_EQ(1, content);
 }
 
+// FUA is advertised, so the server must accept it on every command, even
+// where it means nothing (NBD spec: "the server MUST accept" it); each gets
+// its normal answer. The write commands carry the data the next reads see.
+TEST(RawTransmission, FuaIsAcceptedOnEveryCommand) {
+  Conn c;
+  c.Negotiate(/*structured=*/true, /*meta=*/true);
+  const uint64_t bs = Cfg().block_size;
+  const uint64_t off = AllocRegion(2 * bs);
+  const uint16_t fua = raw::kCmdFlagFua;
+  c.Request(fua, raw::kCmdWrite, 80, off, 4096, std::string(4096, 'f'));
+  EXPECT_EQ(0u, c.ReadStatus(80)) << "WRITE";
+  c.Request(fua, raw::kCmdRead, 81, off, 4096);
+  std::string data;
+  for (const Reply& r : c.ReadStructured(81)) {
+    EXPECT_FALSE(r.type & 0x8000) << "READ with FUA: error chunk";
+    if (r.type == raw::kReplyOffsetData) data += r.payload.substr(8);
+  }
+  EXPECT_EQ(std::string(4096, 'f'), data) << "READ";
+  c.Request(fua, raw::kCmdFlush, 82, 0, 0);
+  EXPECT_EQ(0u, c.ReadStatus(82)) << "FLUSH";
+  c.Request(fua, raw::kCmdCache, 83, off, 4096);
+  EXPECT_EQ(0u, c.ReadStatus(83)) << "CACHE";
+  c.Request(fua, raw::kCmdBlockStatus, 84, off, 4096);
+  EXPECT_EQ(0u, c.ReadStatus(84)) << "BLOCK_STATUS";
+  c.Request(fua, raw::kCmdTrim, 85, off + bs, bs);
+  EXPECT_EQ(0u, c.ReadStatus(85)) << "TRIM";
+  c.Request(fua, raw::kCmdWriteZeroes, 86, off, 4096);
+  EXPECT_EQ(0u, c.ReadStatus(86)) << "WRITE_ZEROES";
+}
+
 TEST(RawTransmission, BlockStatusReqOneHasOneDescriptor) {
   Conn c;
   c.Negotiate(/*structured=*/true, /*meta=*/true);

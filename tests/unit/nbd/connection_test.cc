@@ -245,7 +245,9 @@ TEST_F(ConnectionTest, UnknownCommandAndFlagsAreInvalid) {
   Go();
   SendRequest(42, 0, 0);
   EXPECT_EQ(ReceiveSimpleReply(), kErrInval);
-  SendRequest(kCmdRead, 0, 512, kCmdFlagFua);
+  SendRequest(kCmdRead, 0, 512, 1 << 9);  // a flag no command has
+  EXPECT_EQ(ReceiveSimpleReply(), kErrInval);
+  SendRequest(kCmdFlush, 0, 0, kCmdFlagNoHole);  // a flag of another command
   EXPECT_EQ(ReceiveSimpleReply(), kErrInval);
   SendRequest(kCmdRead, 0, 512, kCmdFlagDf);  // DF needs structured replies
   EXPECT_EQ(ReceiveSimpleReply(), kErrInval);
