@@ -130,7 +130,7 @@ class ObjectBlockStore : public BlockStore {
 
  private:
   std::string Key(uint64_t block) const {
-    return BlockObjectKey(options_.prefix, options_.block_hash_prefix, block);
+    return BlockObjectKey(options_.prefix, options_.naming, block);
   }
 
   Status CheckRange(uint64_t block, uint32_t offset, size_t size) const {
@@ -202,8 +202,8 @@ class ObjectBlockStore : public BlockStore {
     uint64_t found = 0;
     Status status = store_->List(sub_prefix, [&](const ObjectInfo& info) {
       uint64_t block;
-      if (ParseBlockObjectKey(options_.prefix, options_.block_hash_prefix,
-                              info.key, &block) &&
+      if (ParseBlockObjectKey(options_.prefix, options_.naming, info.key,
+                              &block) &&
           block < options_.geometry.block_count) {
         std::lock_guard lock(mu_);
         present_[block] = true;
@@ -221,7 +221,7 @@ class ObjectBlockStore : public BlockStore {
     unsigned threads = std::max(1u, options_.list_threads);
     if (threads == 1) return {options_.prefix};
     std::vector<std::string> prefixes;
-    if (options_.block_hash_prefix) {
+    if (options_.naming != BlockNaming::kPlain) {
       int digits = threads <= 4 ? 1 : 2;
       for (uint64_t p = 0; p < (uint64_t{1} << (4 * digits)); ++p) {
         prefixes.push_back(options_.prefix + HexNumber(p, digits));

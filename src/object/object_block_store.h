@@ -1,7 +1,7 @@
 // The block adapter: a BlockStore whose blocks are objects in an
 // ObjectStore (S3, plain HTTP, memory). The bottom layer of the stack.
 //
-// Naming: block N is the object BlockObjectKey(prefix, hash_prefix, N)
+// Naming: block N is the object BlockObjectKey(prefix, naming, N)
 // (object/block_key.h).
 //
 // Semantics:
@@ -45,11 +45,11 @@ namespace usbd {
 
 struct ObjectBlockStoreOptions {
   Geometry geometry;
-  std::string prefix;              // --prefix, e.g. "vol1/"
-  bool block_hash_prefix = false;  // --blockHashPrefix
-  bool read_only = false;          // --readOnly
-  bool list_blocks = false;        // --listBlocks
-  unsigned list_threads = 4;       // --listBlocksThreads
+  std::string prefix;                        // --prefix, e.g. "vol1/"
+  BlockNaming naming = BlockNaming::kPlain;  // the volume's
+  bool read_only = false;                    // --readOnly
+  bool list_blocks = false;                  // --listBlocks
+  unsigned list_threads = 4;                 // --listBlocksThreads
 };
 
 std::unique_ptr<BlockStore> NewObjectBlockStore(

@@ -31,7 +31,7 @@ Result<StackSpec> StackSpecFor(const Options& options,
                                EncryptOptions encryption) {
   StackSpec spec;
   spec.geometry = volume.geometry();
-  spec.block_hash_prefix = volume.block_hash_prefix;
+  spec.naming = volume.naming;
   spec.object_format = static_cast<uint8_t>(volume.object_format);
   spec.compress_level = static_cast<int>(options.compress);
   if (options.encrypt) {
@@ -41,7 +41,7 @@ Result<StackSpec> StackSpecFor(const Options& options,
     }
     spec.encryption = std::move(encryption);
   }
-  spec.namer = NamerFor(options, volume.block_hash_prefix);
+  spec.namer = NamerFor(options, volume.naming);
   if (options.store() == StoreKind::kS3 ||
       options.store() == StoreKind::kHttp) {
     spec.retry = RetryOptionsFor(options);
@@ -117,7 +117,7 @@ Result<std::unique_ptr<BlockStore>> BuildLayers(
 Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
                                                StackSpec spec) {
   Result<std::unique_ptr<BlockStore>> bottom =
-      NewBottomStore(options, spec.geometry, spec.block_hash_prefix);
+      NewBottomStore(options, spec.geometry, spec.naming);
   if (!bottom.ok()) return bottom.status();
   return BuildLayers(std::move(spec), std::move(bottom).value());
 }

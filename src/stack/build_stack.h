@@ -48,6 +48,7 @@
 #include "codec/object_format.h"
 #include "config/options.h"
 #include "crypto/encrypt_store.h"
+#include "object/block_key.h"
 #include "retry/retry_store.h"
 #include "store/block_store.h"
 #include "volume/metadata.h"
@@ -57,7 +58,7 @@ namespace usbd {
 struct StackSpec {
   Geometry geometry;
   // The volume's block naming (--blockHashPrefix as recorded).
-  bool block_hash_prefix = false;
+  BlockNaming naming = BlockNaming::kPlain;
   // The object format new objects are written in (the volume's).
   uint8_t object_format = kNewestObjectFormat;
   // 0: blocks are stored uncompressed; 1..19: the zstd level.

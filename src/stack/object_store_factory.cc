@@ -64,7 +64,7 @@ Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options) {
 
 Result<std::unique_ptr<BlockStore>> NewBottomStore(const Options& options,
                                                    const Geometry& geometry,
-                                                   bool block_hash_prefix) {
+                                                   BlockNaming naming) {
   switch (options.store()) {
     case StoreKind::kMemory:
       return NewMemoryStore({geometry, options.read_only});
@@ -80,21 +80,21 @@ Result<std::unique_ptr<BlockStore>> NewBottomStore(const Options& options,
   ObjectBlockStoreOptions blocks;
   blocks.geometry = geometry;
   blocks.prefix = options.prefix;
-  blocks.block_hash_prefix = block_hash_prefix;
+  blocks.naming = naming;
   blocks.read_only = options.read_only;
   blocks.list_blocks = options.list_blocks;
   blocks.list_threads = options.list_blocks_threads;
   return NewObjectBlockStore(std::move(blocks), std::move(objects).value());
 }
 
-ObjectNamer NamerFor(const Options& options, bool block_hash_prefix) {
+ObjectNamer NamerFor(const Options& options, BlockNaming naming) {
   if (options.store() == StoreKind::kDirectory) {
     return [prefix = options.prefix](uint64_t block) {
       return "block file " + BlockObjectName(prefix, block);
     };
   }
-  return [prefix = options.prefix, block_hash_prefix](uint64_t block) {
-    return "object " + BlockObjectKey(prefix, block_hash_prefix, block);
+  return [prefix = options.prefix, naming](uint64_t block) {
+    return "object " + BlockObjectKey(prefix, naming, block);
   };
 }
 

@@ -9,6 +9,7 @@
 
 #include "config/options.h"
 #include "http/curl_client.h"
+#include "object/block_key.h"
 #include "object/object_store.h"
 #include "retry/retry_store.h"
 #include "store/block_store.h"
@@ -25,15 +26,15 @@ Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options);
 // The bottom block store of a volume of `geometry`: memory, the --test
 // directory (raw block files written in place), or the block adapter over
 // NewObjectStore(options) (object/object_block_store.h). The block naming
-// (--prefix, --blockHashPrefix) is the volume's, so `block_hash_prefix`
+// (--prefix, --blockHashPrefix) is the volume's, so `naming`
 // comes from its metadata, not from the option.
 Result<std::unique_ptr<BlockStore>> NewBottomStore(const Options& options,
                                                    const Geometry& geometry,
-                                                   bool block_hash_prefix);
+                                                   BlockNaming naming);
 
 // Names a block's object in messages: "object vol1/0000000c", or "block
 // file vol1/0000000c" in the --test directory.
-ObjectNamer NamerFor(const Options& options, bool block_hash_prefix);
+ObjectNamer NamerFor(const Options& options, BlockNaming naming);
 
 CurlOptions CurlOptionsFor(const Options& options);
 RetryOptions RetryOptionsFor(const Options& options);

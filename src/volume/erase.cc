@@ -25,8 +25,10 @@ constexpr size_t kQueueLimit = 1024;
 
 bool IsBlockKey(const std::string& prefix, const std::string& key) {
   uint64_t block;
-  return ParseBlockObjectKey(prefix, false, key, &block) ||
-         ParseBlockObjectKey(prefix, true, key, &block);
+  for (BlockNaming naming : kAllBlockNamings) {
+    if (ParseBlockObjectKey(prefix, naming, key, &block)) return true;
+  }
+  return false;
 }
 
 std::string Holder(const std::vector<uint8_t>& token, const std::string& key) {
@@ -127,6 +129,7 @@ Result<EraseSummary> EraseVolume(ObjectStore& store, const std::string& prefix,
   const std::string name = VolumeDisplayName(store, prefix, options.name);
   const std::string metadata_key = VolumeMetadataKey(prefix);
   const std::string token_key = MountTokenKey(prefix);
+  const std::string flag_key = S3backerFlagKey(prefix);
   const RetryOptions& retry = options.retry;
 
   auto token = GetWithRetry(store, token_key, retry,
@@ -139,6 +142,17 @@ Result<EraseSummary> EraseVolume(ObjectStore& store, const std::string& prefix,
                    "; stop that usbd first, or if it is gone, run usbd "
                    "--reset-mounted-flag " +
                    name + " (or add --force)");
+  }
+  // A flag a usbd wrote goes with its token (above); s3backer's is its own.
+  auto flag = ReadS3backerFlagInfo(store, prefix, retry);
+  if (!flag.ok()) return flag.status();
+  if (flag->has_value() && !(*flag)->by_usbd && !options.force) {
+    return Status::Error(EBUSY, "volume " + name + " is mounted by " +
+                                    (*flag)->holder + " (its flag '" +
+                                    flag_key +
+                                    "'); stop it first, or if it is gone, run "
+                                    "usbd --reset-mounted-flag " +
+                                    name + " (or add --force)");
   }
   auto metadata =
       GetWithRetry(store, metadata_key, retry,
@@ -180,7 +194,7 @@ Result<EraseSummary> EraseVolume(ObjectStore& store, const std::string& prefix,
     known_total = recorded->geometry().block_count;
     source = [&](const std::function<bool(std::string)>& emit) {
       for (uint64_t b = 0; b < *known_total; ++b) {
-        if (!emit(BlockObjectKey(prefix, recorded->block_hash_prefix, b))) {
+        if (!emit(BlockObjectKey(prefix, recorded->naming, b))) {
           break;
         }
       }
@@ -193,7 +207,10 @@ Result<EraseSummary> EraseVolume(ObjectStore& store, const std::string& prefix,
         return store.List(prefix, [&](const ObjectInfo& info) {
           if (!last.empty() && info.key <= last) return true;
           last = info.key;
-          if (info.key == metadata_key || info.key == token_key) return true;
+          if (info.key == metadata_key || info.key == token_key ||
+              info.key == flag_key) {
+            return true;
+          }
           if (!IsBlockKey(prefix, info.key)) {
             ++summary.foreign;
             return true;
@@ -235,6 +252,14 @@ Result<EraseSummary> EraseVolume(ObjectStore& store, const std::string& prefix,
     }
     USBD_RETURN_IF_ERROR(DeleteWithRetry(
         store, token_key, retry, "deleting mount token '" + token_key + "'"));
+    ++summary.deleted;
+  }
+  auto flag_now = ReadS3backerFlagInfo(store, prefix, retry);
+  if (!flag_now.ok()) return flag_now.status();
+  if (flag_now->has_value()) {
+    USBD_RETURN_IF_ERROR(
+        DeleteWithRetry(store, flag_key, retry,
+                        "deleting s3backer's mounted flag '" + flag_key + "'"));
     ++summary.deleted;
   }
   if (options.progress) {

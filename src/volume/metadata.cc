@@ -178,7 +178,7 @@ Status WriteAndVerify(const Context& c, const VolumeMetadata& metadata) {
 // block `new_count`, so that growing again cannot bring old data back.
 Status DeleteBlocksPast(const Context& c, const VolumeMetadata& recorded,
                         uint64_t new_count) {
-  const bool hash = recorded.block_hash_prefix;
+  const BlockNaming hash = recorded.naming;
   KeySource source;
   if (c.store.CanList()) {
     source = [&](const std::function<bool(std::string)>& emit) {
@@ -230,11 +230,23 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   const bool adopt = block->has_value();
   if (adopt && !request.force) {
     return Status::Error(
-        EEXIST, "volume " + c.name + " has block objects (e.g. '" + **block +
-                    "') but no metadata object '" + c.key +
-                    "': it was written by an older usbd or another tool. "
+        EEXIST, "volume " + c.name + " has block objects (e.g. '" +
+                    (*block)->key + "', " + BlockNamingName((*block)->naming) +
+                    " naming) but no metadata object '" + c.key +
+                    "': it was written by s3backer, an older usbd or another "
+                    "tool, and creating a volume over it would hide its data. "
                     "Add --force with that volume's --size and --blockSize "
                     "to adopt it, or erase it with --erase");
+  }
+  // Adopted blocks keep the naming they were found in; a contradicting
+  // --blockHashPrefix would misread every one of them.
+  if (adopt && request.block_hash_prefix &&
+      *request.block_hash_prefix != ((*block)->naming != BlockNaming::kPlain)) {
+    return Status::Invalid("volume " + c.name + ": --blockHashPrefix is " +
+                           (*request.block_hash_prefix ? "given" : "off") +
+                           " but its block objects (e.g. '" + (*block)->key +
+                           "') use the " + BlockNamingName((*block)->naming) +
+                           " naming");
   }
   if (request.size == 0) {
     return Status::Invalid("--size is required to create a new volume (" +
@@ -244,7 +256,11 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   m.size = request.size;
   m.block_size =
       request.block_size != 0 ? request.block_size : kDefaultVolumeBlockSize;
-  m.block_hash_prefix = request.block_hash_prefix.value_or(false);
+  if (adopt) {
+    m.naming = (*block)->naming;
+  } else if (request.block_hash_prefix.value_or(false)) {
+    m.naming = BlockNaming::kS3backerHash;
+  }
   m.codec = request.codec.empty() ? "none" : request.codec;
   m.cipher = request.cipher.empty() ? "none" : request.cipher;
   if (m.codec != "none") SetCodecLevel(&m, request.codec_level);
@@ -293,12 +309,12 @@ Result<OpenedVolume> ReconcileVolume(const Context& c,
                               FormatSize(recorded.block_size)));
     want.block_size = request.block_size;
   }
-  if (request.block_hash_prefix &&
-      *request.block_hash_prefix != recorded.block_hash_prefix) {
+  const bool hashed = recorded.naming != BlockNaming::kPlain;
+  if (request.block_hash_prefix && *request.block_hash_prefix != hashed) {
     layout.push_back(conflict("--blockHashPrefix",
-                              Bool(*request.block_hash_prefix),
-                              Bool(recorded.block_hash_prefix)));
-    want.block_hash_prefix = *request.block_hash_prefix;
+                              Bool(*request.block_hash_prefix), Bool(hashed)));
+    want.naming = *request.block_hash_prefix ? BlockNaming::kS3backerHash
+                                             : BlockNaming::kPlain;
   }
   if (!request.codec.empty() && request.codec != recorded.codec) {
     codec = conflict("compression", request.codec, recorded.codec);
@@ -393,7 +409,7 @@ Result<OpenedVolume> ReconcileVolume(const Context& c,
       return Status::Invalid(what +
                              ": cannot change the block layout of a "
                              "volume that has block objects (e.g. '" +
-                             **block +
+                             (*block)->key +
                              "'), they would be misread; erase it "
                              "first (--erase)");
     }
@@ -423,7 +439,7 @@ std::string FormatVolumeMetadata(const VolumeMetadata& m) {
   TextEntries entries = {
       {"size", std::to_string(m.size)},
       {"block_size", std::to_string(m.block_size)},
-      {"block_hash_prefix", Bool(m.block_hash_prefix)},
+      {"block_hash_prefix", std::to_string(static_cast<int>(m.naming))},
       {"uuid", m.uuid},
       {"created", m.created},
       {"codec", m.codec},
@@ -460,8 +476,8 @@ Result<VolumeMetadata> ParseVolumeMetadata(std::span<const uint8_t> bytes,
       }
       m.block_size = static_cast<uint32_t>(*v);
     } else if (name == "block_hash_prefix") {
-      if (value != "0" && value != "1") return bad("0 or 1");
-      m.block_hash_prefix = value == "1";
+      if (value != "0" && value != "1" && value != "2") return bad("0, 1 or 2");
+      m.naming = static_cast<BlockNaming>(value[0] - '0');
     } else if (name == "uuid") {
       if (!IsLowerHex(value, 32)) return bad("32 lower-case hex digits");
       m.uuid = value;
@@ -532,18 +548,19 @@ Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
   return ReconcileVolume(c, *recorded, *encoding, request);
 }
 
-Result<std::optional<std::string>> FindBlockObject(ObjectStore& store,
-                                                   const std::string& prefix,
-                                                   const RetryOptions& retry) {
-  std::optional<std::string> found;
+Result<std::optional<FoundBlock>> FindBlockObject(ObjectStore& store,
+                                                  const std::string& prefix,
+                                                  const RetryOptions& retry) {
+  std::optional<FoundBlock> found;
   if (store.CanList()) {
     Status status = RetryWithBackoff(retry, "listing '" + prefix + "'", [&] {
       return store.List(prefix, [&](const ObjectInfo& info) {
         uint64_t block;
-        if (ParseBlockObjectKey(prefix, false, info.key, &block) ||
-            ParseBlockObjectKey(prefix, true, info.key, &block)) {
-          found = info.key;
-          return false;
+        for (BlockNaming naming : kAllBlockNamings) {
+          if (ParseBlockObjectKey(prefix, naming, info.key, &block)) {
+            found = FoundBlock{info.key, naming};
+            return false;
+          }
         }
         return true;
       });
@@ -551,8 +568,8 @@ Result<std::optional<std::string>> FindBlockObject(ObjectStore& store,
     if (!status.ok()) return status;
     return found;
   }
-  for (bool hash : {false, true}) {
-    std::string key = BlockObjectKey(prefix, hash, 0);
+  for (BlockNaming naming : kAllBlockNamings) {
+    std::string key = BlockObjectKey(prefix, naming, 0);
     std::optional<uint64_t> size;
     Status status = RetryWithBackoff(retry, "HEAD '" + key + "'", [&] {
       auto head = store.Head(key);
@@ -561,7 +578,7 @@ Result<std::optional<std::string>> FindBlockObject(ObjectStore& store,
       return Status::Ok();
     });
     if (!status.ok()) return status;
-    if (size) return std::optional<std::string>(key);
+    if (size) return std::optional<FoundBlock>(FoundBlock{key, naming});
   }
   return found;
 }

@@ -12,7 +12,12 @@
 //   usbd-volume 1
 //   size=1073741824                  bytes, a multiple of block_size
 //   block_size=262144                bytes, a power of two, >= 512
-//   block_hash_prefix=0              1: blocks named HHHHHHHH-NNNNNNNN
+//   block_hash_prefix=0              the block naming (object/block_key.h):
+//                                    0 plain NNNNNNNN; 2 HHHHHHHH-NNNNNNNN
+//                                    with s3backer's hash (--blockHashPrefix
+//                                    since 2026-12); 1 the same with usbd's
+//                                    older hash. A usbd that knows only 0
+//                                    and 1 refuses 2 ("is not 0 or 1")
 //   uuid=5f0c...e1                   32 lower-case hex digits, random
 //   created=2026-01-02T03:04:05Z     UTC
 //   codec=none | zstd                per-block compression (--compress)
@@ -53,16 +58,19 @@
 //     * block objects exist under the prefix (a volume written before usbd
 //       had metadata, or by another tool): EEXIST, unless `force`, which
 //       adopts them: metadata is created from the request (whose size and
-//       block size must then be those the blocks were written with).
-//       Detection lists the prefix (stopping at the first block) when the
-//       store can list; otherwise it HEADs block 0 in both namings.
+//       block size must then be those the blocks were written with) and
+//       the naming of the block found (a contradicting --blockHashPrefix is
+//       EINVAL). Detection knows every naming, s3backer's included, and
+//       lists the prefix (stopping at the first block) when the store can
+//       list; otherwise it HEADs block 0 in every naming.
 //     * otherwise the volume is created: size is required (EINVAL "--size
 //       is required to create a new volume"), block_size defaults to
-//       kDefaultVolumeBlockSize, block_hash_prefix to false, codec and
-//       cipher to "none". With a cipher, the key is derived first from the
-//       request's password with a fresh salt (CreateVolumeKey), and kdf,
-//       kdf_salt and key_check are recorded with the rest. The object is
-//       read back after writing; another creator that won a race is EBUSY.
+//       kDefaultVolumeBlockSize, the naming to plain (s3backer's hash with
+//       --blockHashPrefix), codec and cipher to "none". With a cipher, the key
+//       is derived first from the request's password with a fresh salt
+//       (CreateVolumeKey), and kdf, kdf_salt and key_check are recorded with
+//       the rest. The object is read back after writing; another creator that
+//       won a race is EBUSY.
 //  - Metadata present: a request value of 0 / nullopt / "" is "detect" and
 //    takes the recorded value. A different value is EINVAL naming both
 //    values ("compression zstd but the volume has none"), unless `force`:
@@ -105,6 +113,7 @@
 
 #include "crypto/kdf.h"
 #include "crypto/secret_key.h"
+#include "object/block_key.h"
 #include "object/object_store.h"
 #include "retry/retry_policy.h"
 #include "store/block_store.h"
@@ -121,7 +130,8 @@ std::string VolumeMetadataKey(const std::string& prefix);
 struct VolumeMetadata {
   uint64_t size = 0;
   uint32_t block_size = 0;
-  bool block_hash_prefix = false;
+  // block_hash_prefix: 0 kPlain, 1 kUsbdHash, 2 kS3backerHash.
+  BlockNaming naming = BlockNaming::kPlain;
   std::string uuid;     // 32 lower-case hex digits
   std::string created;  // "2026-01-02T03:04:05Z"
   std::string codec = "none";
@@ -149,8 +159,10 @@ Result<VolumeMetadata> ParseVolumeMetadata(std::span<const uint8_t> bytes,
 struct VolumeRequest {
   uint64_t size = 0;        // --size; 0: detect (required on creation)
   uint32_t block_size = 0;  // --blockSize; 0: detect (default on creation)
-  std::optional<bool> block_hash_prefix;  // nullopt: detect (false)
-  std::string codec = "none";             // "": detect
+  // --blockHashPrefix given: true (a new volume gets s3backer's hash,
+  // kS3backerHash). nullopt: detect (a new volume is kPlain).
+  std::optional<bool> block_hash_prefix;
+  std::string codec = "none";  // "": detect
   // --compress=LEVEL, recorded as x-codec-level when the codec is recorded
   // (creation, forced switch); 0: not recorded. Information only.
   int codec_level = 0;
@@ -183,13 +195,19 @@ Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
                                         const VolumeRequest& request,
                                         const RetryOptions& retry);
 
-// The key of one block object of the volume under `prefix` (either naming),
-// or nullopt when there is none. Lists when the store can (stopping at the
-// first block), else HEADs block 0 in both namings (then nullopt is not
-// proof of an empty volume).
-Result<std::optional<std::string>> FindBlockObject(ObjectStore& store,
-                                                   const std::string& prefix,
-                                                   const RetryOptions& retry);
+// One block object found under a prefix, and the naming its key is in.
+struct FoundBlock {
+  std::string key;
+  BlockNaming naming = BlockNaming::kPlain;
+};
+
+// One block object of the volume under `prefix` in any naming (usbd's or
+// s3backer's, kAllBlockNamings), or nullopt when there is none. Lists when
+// the store can (stopping at the first block), else HEADs block 0 in every
+// naming (then nullopt is not proof of an empty volume).
+Result<std::optional<FoundBlock>> FindBlockObject(ObjectStore& store,
+                                                  const std::string& prefix,
+                                                  const RetryOptions& retry);
 
 }  // namespace usbd
 

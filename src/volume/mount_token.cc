@@ -72,7 +72,66 @@ std::string Holder(const Result<MountToken>& token, const std::string& key) {
          "' cannot be read: " + token.status().message() + ")";
 }
 
+// s3backer's mounted flag, PREFIX + "s3backer-mounted": s3backer writes it
+// while it has the volume mounted and refuses to mount while it exists.
+// s3backer writes its host name on the first line (no space in it); usbd
+// writes "usbd HOST pid PID token ID" so each can tell its own.
+constexpr std::string_view kS3backerFlagByUsbd = "usbd ";
+
+struct S3backerFlag {
+  std::string text;  // the object's content
+  bool by_usbd() const { return text.starts_with(kS3backerFlagByUsbd); }
+  bool ours(const MountToken& token) const {
+    return by_usbd() &&
+           text.find(" token " + token.id + "\n") != std::string::npos;
+  }
+  // "s3backer on HOST (flag written DATE)" or "a usbd (HOST pid PID)".
+  std::string holder() const {
+    const size_t eol = text.find('\n');
+    std::string first = text.substr(0, eol);
+    std::string date;
+    if (eol != std::string::npos) {
+      date = text.substr(eol + 1, text.find('\n', eol + 1) - eol - 1);
+    }
+    std::string who;
+    if (by_usbd()) {
+      first = first.substr(kS3backerFlagByUsbd.size());
+      who =
+          "a usbd (" + Printable(first.substr(0, first.find(" token "))) + ")";
+    } else {
+      who = "s3backer on " + Printable(first);
+    }
+    return who +
+           (date.empty() ? "" : " (flag written " + Printable(date) + ")");
+  }
+};
+
+Result<std::optional<S3backerFlag>> ReadS3backerFlag(
+    ObjectStore& store, const std::string& key, const RetryOptions& retry) {
+  std::optional<S3backerFlag> flag;
+  Status status = RetryWithBackoff(retry, "reading '" + key + "'", [&] {
+    auto got = store.Get(key);
+    if (!got.ok()) return got.status();
+    if (got->has_value()) {
+      flag = S3backerFlag{std::string((*got)->begin(), (*got)->end())};
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status.WithContext("reading '" + key + "'");
+  return flag;
+}
+
+std::string S3backerFlagFor(const MountToken& token) {
+  return std::string(kS3backerFlagByUsbd) + token.host + " pid " +
+         std::to_string(token.pid) + " token " + token.id + "\n" + token.since +
+         "\n";
+}
+
 }  // namespace
+
+std::string S3backerFlagKey(const std::string& prefix) {
+  return prefix + "s3backer-mounted";
+}
 
 std::string MountTokenKey(const std::string& prefix) {
   return prefix + std::string(kMagic);
@@ -190,6 +249,27 @@ Result<MountToken> AcquireMountToken(ObjectStore& store,
                                      const MountTokenOptions& options) {
   const std::string key = MountTokenKey(prefix);
   const std::string name = VolumeDisplayName(store, prefix, options.name);
+  const std::string flag_key = S3backerFlagKey(prefix);
+  auto flag = ReadS3backerFlag(store, flag_key, options.retry);
+  if (!flag.ok()) return flag.status();
+  // A flag that a usbd wrote goes with its usbd-mounted token, judged below.
+  if (flag->has_value() && !(*flag)->by_usbd()) {
+    if (options.read_only) {
+      LogWarning("volume " + name + " is mounted by " + (*flag)->holder() +
+                 " ('" + flag_key +
+                 "'); this read-only run may see blocks change under it");
+    } else if (options.force) {
+      LogWarning("volume " + name + ": taking over the mounted flag of " +
+                 (*flag)->holder() + " (--force)");
+    } else {
+      return Status::Error(
+          EBUSY, "volume " + name + " is mounted by " + (*flag)->holder() +
+                     ": its flag '" + flag_key +
+                     "' is there; if that s3backer is gone, run s3backer "
+                     "--reset-mounted-flag or usbd --reset-mounted-flag " +
+                     name + " (or add --force)");
+    }
+  }
   auto object = GetWithRetry(store, key, options.retry,
                              "reading mount token '" + key + "'");
   if (!object.ok()) return object.status();
@@ -279,6 +359,16 @@ Result<MountToken> AcquireMountToken(ObjectStore& store,
                                     Holder(back, key) +
                                     " at the same time as this usbd");
   }
+  // s3backer's flag too, so that s3backer refuses the volume while usbd has
+  // it (s3backer reads neither usbd-mounted nor the flag's content).
+  Status flagged =
+      PutWithRetry(store, flag_key, S3backerFlagFor(ours), options.retry,
+                   "writing s3backer's mounted flag '" + flag_key + "'");
+  if (!flagged.ok()) {
+    (void)DeleteWithRetry(store, key, options.retry,
+                          "deleting mount token '" + key + "'");
+    return flagged;
+  }
   return ours;
 }
 
@@ -302,6 +392,19 @@ Status ReleaseMountToken(ObjectStore& store, const std::string& prefix,
                                     " (taken over with --force?); left in "
                                     "place");
   }
+  // s3backer's flag first: a crash between the two leaves our own token,
+  // which the next usbd start takes over by itself.
+  const std::string flag_key = S3backerFlagKey(prefix);
+  auto flag = ReadS3backerFlag(store, flag_key, retry);
+  if (!flag.ok()) return flag.status();
+  if (flag->has_value() && (*flag)->ours(ours)) {
+    USBD_RETURN_IF_ERROR(
+        DeleteWithRetry(store, flag_key, retry,
+                        "deleting s3backer's mounted flag '" + flag_key + "'"));
+  } else if (flag->has_value()) {
+    LogWarning("s3backer's mounted flag '" + flag_key + "' now belongs to " +
+               (*flag)->holder() + "; left in place");
+  }
   return DeleteWithRetry(store, key, retry,
                          "deleting mount token '" + key + "'");
 }
@@ -319,13 +422,32 @@ Result<std::optional<MountToken>> ReadMountToken(ObjectStore& store,
   return std::optional<MountToken>(std::move(token).value());
 }
 
+Result<std::optional<S3backerFlagInfo>> ReadS3backerFlagInfo(
+    ObjectStore& store, const std::string& prefix, const RetryOptions& retry) {
+  auto flag = ReadS3backerFlag(store, S3backerFlagKey(prefix), retry);
+  if (!flag.ok()) return flag.status();
+  if (!flag->has_value()) return std::optional<S3backerFlagInfo>();
+  return std::optional<S3backerFlagInfo>(
+      S3backerFlagInfo{(*flag)->holder(), (*flag)->by_usbd()});
+}
+
 Result<bool> ResetMountToken(ObjectStore& store, const std::string& prefix,
                              const RetryOptions& retry) {
   const std::string key = MountTokenKey(prefix);
+  const std::string flag_key = S3backerFlagKey(prefix);
+  auto flag = ReadS3backerFlag(store, flag_key, retry);
+  if (!flag.ok()) return flag.status();
+  if (flag->has_value()) {
+    USBD_RETURN_IF_ERROR(
+        DeleteWithRetry(store, flag_key, retry,
+                        "deleting s3backer's mounted flag '" + flag_key + "'"));
+    LogInfo("removed the mounted flag '" + flag_key + "' of " +
+            (*flag)->holder());
+  }
   auto object =
       GetWithRetry(store, key, retry, "reading mount token '" + key + "'");
   if (!object.ok()) return object.status();
-  if (!object->has_value()) return false;
+  if (!object->has_value()) return flag->has_value();
   std::string holder = Holder(ParseMountToken(**object, key), key);
   USBD_RETURN_IF_ERROR(
       DeleteWithRetry(store, key, retry, "deleting mount token '" + key + "'"));

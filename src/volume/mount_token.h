@@ -64,6 +64,21 @@
 // id): a token that another usbd wrote (--force takeover) is left in place
 // and reported as EBUSY. Reset deletes whatever is there.
 //
+// s3backer's mounted flag, S3backerFlagKey(prefix) = prefix +
+// "s3backer-mounted", is honoured both ways, so s3backer and usbd never
+// both write one bucket (s3backer refuses while the object exists; it reads
+// nothing else of usbd's):
+//   - Acquire: a flag that s3backer wrote (its first line is a host name,
+//     without a space) is EBUSY naming its host and date, unless `force`
+//     (taken over with a warning); read-only runs only warn. A flag a usbd
+//     wrote ("usbd HOST pid PID token ID") goes with that usbd's token and
+//     is judged with it above.
+//   - After taking the token, Acquire writes the flag as "usbd ... token
+//     ID"; if that fails, it deletes its token again and fails.
+//   - Release deletes the flag (if it is still this token's) before the
+//     token; a kill -9 leaves both, and the next start takes them over.
+//   - Reset (--reset-mounted-flag) deletes the flag too, whoever wrote it.
+//
 // Thread safety: reentrant; calls on the same volume race as described.
 #ifndef USBD_VOLUME_MOUNT_TOKEN_H_
 #define USBD_VOLUME_MOUNT_TOKEN_H_
@@ -85,6 +100,9 @@ constexpr uint32_t kMountTokenFormat = 1;
 
 // prefix + "usbd-mounted".
 std::string MountTokenKey(const std::string& prefix);
+
+// prefix + "s3backer-mounted": s3backer's mounted flag (see above).
+std::string S3backerFlagKey(const std::string& prefix);
 
 struct MountToken {
   std::string host;
@@ -169,6 +187,17 @@ Status ReleaseMountToken(ObjectStore& store, const std::string& prefix,
 Result<std::optional<MountToken>> ReadMountToken(ObjectStore& store,
                                                  const std::string& prefix,
                                                  const RetryOptions& retry);
+
+// s3backer's mounted flag as found: who holds it ("s3backer on HOST (flag
+// written DATE)", or "a usbd (HOST pid PID) ..." for one a usbd wrote beside
+// its token).
+struct S3backerFlagInfo {
+  std::string holder;
+  bool by_usbd = false;
+};
+// The flag under `prefix`, or nullopt when there is none.
+Result<std::optional<S3backerFlagInfo>> ReadS3backerFlagInfo(
+    ObjectStore& store, const std::string& prefix, const RetryOptions& retry);
 
 // --reset-mounted-flag: deletes whatever token is there. Returns true when
 // there was one (and logs whose it was), false when there was none.

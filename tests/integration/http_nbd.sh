@@ -56,7 +56,8 @@ nbdcopy --connections=4 --requests=32 "$a_URI" "$TMP/out.raw" ||
   fail "nbdcopy usbd(HTTP) -> file failed"
 cmp "$TMP/in.raw" "$TMP/out.raw" || fail "round trip through HTTP changed data"
 # 256 blocks - 32 zero ones, + usbd-volume + usbd-mounted.
-expect_files "while serving" 226 usbd-mounted
+expect_files "while serving" 227 usbd-mounted
+expect_files "while serving" 227 s3backer-mounted
 # usbd(8), NBD: "supports ... FUA, flush"; clients that ask must not fail.
 for what in flush fua; do
   nbdinfo --can $what "$a_URI" ||
@@ -96,7 +97,7 @@ grep -q "host $host pid $a_PID" "$TMP/second.out" ||
 grep -q "running on this machine; stop it first" "$TMP/second.out" ||
   fail "second usbd's refusal does not say the holder runs here"
 kill -0 "$a_PID" 2>/dev/null || fail "the first usbd died when a second one was refused"
-expect_files "after the refused second usbd" 226 usbd-mounted
+expect_files "after the refused second usbd" 227 usbd-mounted
 rm -f "$TMP/out.raw"
 nbdcopy "$a_URI" "$TMP/out.raw" || fail "nbdcopy after the refused second usbd failed"
 cmp "$TMP/in.raw" "$TMP/out.raw" || fail "data changed by the refused second usbd"

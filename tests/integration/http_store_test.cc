@@ -521,7 +521,7 @@ TEST_F(NginxTest, BlockAdapterZerosAndDeletes) {
   ObjectBlockStoreOptions options;
   options.geometry = {kBlockSize, 64};
   options.prefix = prefix;
-  options.block_hash_prefix = true;
+  options.naming = BlockNaming::kS3backerHash;
   auto blocks = Layered(NewObjectBlockStore(options, Store()));
   ASSERT_TRUE(blocks->Start().ok());
   std::vector<uint8_t> out(kBlockSize, 1);
@@ -531,7 +531,7 @@ TEST_F(NginxTest, BlockAdapterZerosAndDeletes) {
   ASSERT_TRUE(blocks->Read(3, 0, out).ok());
   EXPECT_EQ(out, Pattern(3));
   auto store = Store();
-  std::string key = BlockObjectKey(prefix, true, 3);
+  std::string key = BlockObjectKey(prefix, BlockNaming::kS3backerHash, 3);
   EXPECT_TRUE(store->Head(key)->has_value());
   ASSERT_TRUE(blocks->Write(3, 0, std::vector<uint8_t>(kBlockSize, 0)).ok());
   EXPECT_FALSE(store->Head(key)->has_value());

@@ -79,7 +79,9 @@ done
 nbdcopy --flush "$TMP/in.raw" "$a_URI" 2>"$TMP/flush.err" ||
   later_fail "nbdcopy --flush to the S3 volume failed: $(cat "$TMP/flush.err")"
 # 128 blocks - 16 zero ones, + usbd-volume + usbd-mounted.
-expect_keys vol "while serving" 114 usbd-mounted
+expect_keys vol "while serving" 115 usbd-mounted
+# s3backer's flag beside the token, so s3backer refuses the volume too.
+expect_keys vol "while serving" 115 s3backer-mounted
 stop_named a
 expect_keys vol "after a clean stop" 113 usbd-volume usbd-mounted
 grep -q "usbd\[$a_PID\]: info: stopped; all data flushed" "$TMP/usbd.log" ||
@@ -108,7 +110,7 @@ refused "$TMP/second.out" "${S3[@]}" vol
 grep -q "host $host pid $a_PID" "$TMP/second.out" ||
   fail "second usbd's refusal does not name host $host pid $a_PID: $(cat "$TMP/second.out")"
 kill -0 "$a_PID" 2>/dev/null || fail "the first usbd died when a second one was refused"
-expect_keys vol "after the refused second usbd" 114 usbd-mounted
+expect_keys vol "after the refused second usbd" 115 usbd-mounted
 rm -f "$TMP/out.raw"
 nbdcopy "$a_URI" "$TMP/out.raw" || fail "nbdcopy after the refused second usbd failed"
 cmp "$TMP/in.raw" "$TMP/out.raw" || fail "data changed by the refused second usbd"
@@ -123,7 +125,7 @@ expect_op EPERM "$ro_URI" trim $((4 * MIB)) $BS
 expect_op EPERM "$ro_URI" zero $((4 * MIB)) $BS
 expect_op ok "$ro_URI" read 0 $((4 * MIB)) "$TMP/in.raw"
 stop_named ro
-expect_keys vol "after the read-only usbd" 114 usbd-mounted
+expect_keys vol "after the read-only usbd" 115 usbd-mounted
 rm -f "$TMP/out.raw"
 nbdcopy "$a_URI" "$TMP/out.raw" || fail "nbdcopy after the read-only usbd failed"
 cmp "$TMP/in.raw" "$TMP/out.raw" || fail "data changed by the read-only usbd"
@@ -133,7 +135,7 @@ cmp "$TMP/in.raw" "$TMP/out.raw" || fail "data changed by the read-only usbd"
 # still clears a token by hand.
 kill -KILL "$a_PID"
 wait "$a_PID" 2>/dev/null || true
-expect_keys vol "after kill -9" 114 usbd-mounted
+expect_keys vol "after kill -9" 115 usbd-mounted
 "$USBD" --reset-mounted-flag "${S3[@]}" vol >>"$TMP/usbd.log" 2>&1 ||
   fail "--reset-mounted-flag failed"
 expect_keys vol "after --reset-mounted-flag" 113 usbd-volume usbd-mounted

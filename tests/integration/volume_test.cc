@@ -51,7 +51,8 @@ std::vector<std::string> Keys(ObjectStore& store, const std::string& prefix) {
 void PutBlocks(ObjectStore& store, const std::string& prefix, uint64_t count) {
   std::vector<uint8_t> data(kBlockSize, 0x5a);
   for (uint64_t b = 0; b < count; ++b) {
-    ASSERT_TRUE(store.Put(BlockObjectKey(prefix, false, b), data).ok());
+    ASSERT_TRUE(
+        store.Put(BlockObjectKey(prefix, BlockNaming::kPlain, b), data).ok());
   }
 }
 
@@ -156,7 +157,8 @@ TEST_F(VolumeS3Test, EraseDeletesEverythingAcrossListingPages) {
   auto refused = EraseVolume(*store_, prefix, EraseOptions());
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), EBUSY);
-  EXPECT_EQ(Keys(*store_, prefix).size(), 132u);
+  EXPECT_EQ(Keys(*store_, prefix).size(), 133u)
+      << "130 blocks, metadata, token and s3backer's flag";
 
   EraseOptions force;
   force.force = true;
@@ -165,9 +167,9 @@ TEST_F(VolumeS3Test, EraseDeletesEverythingAcrossListingPages) {
   force.progress = [&](const EraseProgress& p) { last = p; };
   auto erased = EraseVolume(*store_, prefix, force);
   ASSERT_TRUE(erased.ok()) << erased.status().ToString();
-  EXPECT_EQ(erased->deleted, 132u);
-  EXPECT_EQ(last.deleted, 132u);
-  EXPECT_EQ(last.found, 132u);
+  EXPECT_EQ(erased->deleted, 133u);
+  EXPECT_EQ(last.deleted, 133u);
+  EXPECT_EQ(last.found, 133u);
   EXPECT_TRUE(Keys(*store_, prefix).empty());
 }
 
@@ -212,7 +214,7 @@ TEST_F(VolumeHttpTest, MetadataTokenAndEraseWithoutListing) {
   auto erased = EraseVolume(*store_, prefix, EraseOptions());
   ASSERT_TRUE(erased.ok()) << erased.status().ToString();
   for (uint64_t b : {0, 31, 63}) {
-    auto head = store_->Head(BlockObjectKey(prefix, false, b));
+    auto head = store_->Head(BlockObjectKey(prefix, BlockNaming::kPlain, b));
     ASSERT_TRUE(head.ok());
     EXPECT_FALSE(head->has_value()) << "block " << b;
   }

@@ -142,7 +142,8 @@ TEST(DirObjectStoreTest, BlockFilesWithoutMetadataAreFound) {
   auto block = FindBlockObject(*store, "", RetryOptions());
   ASSERT_TRUE(block.ok());
   ASSERT_TRUE(block->has_value());
-  EXPECT_EQ(**block, "00000007");
+  EXPECT_EQ((*block)->key, "00000007");
+  EXPECT_EQ((*block)->naming, BlockNaming::kPlain);
   VolumeRequest request;
   request.size = 1 << 20;
   request.name = "dir";

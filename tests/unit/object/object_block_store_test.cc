@@ -113,26 +113,38 @@ TEST(ObjectBlockStoreTest, ReadOnlyRefusesChanges) {
 }
 
 TEST(ObjectBlockStoreTest, HashPrefixNamesAreStableAndParse) {
-  EXPECT_EQ(BlockObjectKey("v/", false, 255), "v/000000ff");
-  std::string key = BlockObjectKey("v/", true, 255);
-  EXPECT_EQ(key, "v/" + BlockHashPrefix(255) + "-000000ff");
-  EXPECT_NE(BlockHashPrefix(0), BlockHashPrefix(1));
+  EXPECT_EQ(BlockObjectKey("v/", BlockNaming::kPlain, 255), "v/000000ff");
+  std::string key = BlockObjectKey("v/", BlockNaming::kS3backerHash, 255);
+  EXPECT_EQ(key, "v/" + BlockHashPrefix(BlockNaming::kS3backerHash, 255) +
+                     "-000000ff");
+  EXPECT_NE(BlockHashPrefix(BlockNaming::kS3backerHash, 0),
+            BlockHashPrefix(BlockNaming::kS3backerHash, 1));
+  EXPECT_NE(BlockHashPrefix(BlockNaming::kS3backerHash, 255),
+            BlockHashPrefix(BlockNaming::kUsbdHash, 255));
+  EXPECT_EQ(BlockHashPrefix(BlockNaming::kPlain, 255), "");
   uint64_t block = 0;
-  EXPECT_TRUE(ParseBlockObjectKey("v/", true, key, &block));
+  EXPECT_TRUE(
+      ParseBlockObjectKey("v/", BlockNaming::kS3backerHash, key, &block));
   EXPECT_EQ(block, 255u);
-  EXPECT_TRUE(ParseBlockObjectKey("v/", false, "v/123456789", &block));
+  EXPECT_TRUE(
+      ParseBlockObjectKey("v/", BlockNaming::kPlain, "v/123456789", &block));
   EXPECT_EQ(block, 0x123456789u);
-  EXPECT_FALSE(ParseBlockObjectKey("v/", false, "v/0000000ff", &block));
-  EXPECT_FALSE(ParseBlockObjectKey("v/", false, "v/metadata", &block));
-  EXPECT_FALSE(ParseBlockObjectKey("v/", true, "v/00000000-000000ff", &block));
-  EXPECT_FALSE(ParseBlockObjectKey("v/", false, "w/000000ff", &block));
+  EXPECT_FALSE(
+      ParseBlockObjectKey("v/", BlockNaming::kPlain, "v/0000000ff", &block));
+  EXPECT_FALSE(
+      ParseBlockObjectKey("v/", BlockNaming::kPlain, "v/metadata", &block));
+  EXPECT_FALSE(ParseBlockObjectKey("v/", BlockNaming::kS3backerHash,
+                                   "v/00000000-000000ff", &block));
+  EXPECT_FALSE(
+      ParseBlockObjectKey("v/", BlockNaming::kPlain, "w/000000ff", &block));
 }
 
 TEST(ObjectBlockStoreTest, HashPrefixRoundTrips) {
-  Fixture f = Make({.prefix = "h/", .block_hash_prefix = true});
+  Fixture f = Make({.prefix = "h/", .naming = BlockNaming::kS3backerHash});
   ASSERT_TRUE(f.store->Start().ok());
   ASSERT_TRUE(f.store->WriteObject(7, Pattern(7)).ok());
-  EXPECT_TRUE(Exists(f.objects, BlockObjectKey("h/", true, 7)));
+  EXPECT_TRUE(
+      Exists(f.objects, BlockObjectKey("h/", BlockNaming::kS3backerHash, 7)));
   EXPECT_EQ(Stored(*f.store, 7), Pattern(7));
 }
 
@@ -152,22 +164,25 @@ class SurveyTest : public ::testing::TestWithParam<std::tuple<bool, unsigned>> {
 
 TEST_P(SurveyTest, FindsExactlyTheStoredBlocks) {
   auto [hash, threads] = GetParam();
+  const BlockNaming naming =
+      hash ? BlockNaming::kS3backerHash : BlockNaming::kPlain;
   const uint64_t kBlocks = 5000;
   auto objects = NewMemoryObjectStore({.list_page_size = 13});
   std::vector<bool> expected(kBlocks, false);
   for (uint64_t b = 0; b < kBlocks; b += 17) {
     expected[b] = true;
     ASSERT_TRUE(
-        objects->Put(BlockObjectKey("vol/", hash, b), Pattern(uint8_t(b)))
+        objects->Put(BlockObjectKey("vol/", naming, b), Pattern(uint8_t(b)))
             .ok());
   }
   ASSERT_TRUE(objects->Put("vol/usbd-metadata", std::vector<uint8_t>(1)).ok());
   ASSERT_TRUE(objects->Put("other/00000001", Pattern(1)).ok());
   ASSERT_TRUE(
-      objects->Put(BlockObjectKey("vol/", hash, kBlocks + 3), Pattern(1)).ok());
+      objects->Put(BlockObjectKey("vol/", naming, kBlocks + 3), Pattern(1))
+          .ok());
   Fixture f = Make({.geometry = {kBlockSize, kBlocks},
                     .prefix = "vol/",
-                    .block_hash_prefix = hash,
+                    .naming = naming,
                     .list_blocks = true,
                     .list_threads = threads},
                    std::move(objects));

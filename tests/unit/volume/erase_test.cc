@@ -26,7 +26,11 @@ void MakeVolume(TestObjectStore& store, uint64_t blocks, bool hash = false) {
   auto opened = OpenOrCreateVolume(store, kPrefix, request, RetryOptions());
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   for (uint64_t b = 0; b < blocks; ++b) {
-    store.PutText(BlockObjectKey(kPrefix, hash, b), "data");
+    store.PutText(
+        BlockObjectKey(kPrefix,
+                       hash ? BlockNaming::kS3backerHash : BlockNaming::kPlain,
+                       b),
+        "data");
   }
 }
 
@@ -82,8 +86,8 @@ TEST(EraseTest, DeletesEveryObjectOfTheVolumeWithProgress) {
 
 TEST(EraseTest, BothNamingsAndAVolumeWithoutMetadata) {
   TestObjectStore store;
-  store.PutText(BlockObjectKey(kPrefix, false, 1), "x");
-  store.PutText(BlockObjectKey(kPrefix, true, 2), "x");
+  store.PutText(BlockObjectKey(kPrefix, BlockNaming::kPlain, 1), "x");
+  store.PutText(BlockObjectKey(kPrefix, BlockNaming::kS3backerHash, 2), "x");
   auto summary = EraseVolume(store, kPrefix, EraseOptions());
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->deleted, 2u);
@@ -113,12 +117,13 @@ TEST(EraseTest, RefusedWhileMountedUnlessForced) {
       << m;
   EXPECT_NE(m.find("--reset-mounted-flag mybucket/vol1"), std::string::npos);
   EXPECT_EQ(store.deletes, 0);
-  EXPECT_EQ(store.Keys().size(), 12u);
+  EXPECT_EQ(store.Keys().size(), 13u) << "10 blocks, metadata, token, flag";
 
   options.force = true;
   auto summary = EraseVolume(store, kPrefix, options);
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
-  EXPECT_EQ(summary->deleted, 12u) << "blocks, metadata and token";
+  EXPECT_EQ(summary->deleted, 13u)
+      << "blocks, metadata, token and s3backer's flag";
   EXPECT_TRUE(store.Keys().empty());
 }
 
@@ -127,7 +132,7 @@ TEST(EraseTest, MetadataGoesFirstAndTheTokenLast) {
   MakeVolume(store, 20);
   TakeToken(store, "h");
   // Fail the deletion of one block: what was deleted before it shows.
-  store.FailDelete(BlockObjectKey(kPrefix, false, 19));
+  store.FailDelete(BlockObjectKey(kPrefix, BlockNaming::kPlain, 19));
   EraseOptions options;
   options.force = true;
   options.threads = 1;
@@ -140,7 +145,7 @@ TEST(EraseTest, MetadataGoesFirstAndTheTokenLast) {
   EXPECT_FALSE(keys.contains(VolumeMetadataKey(kPrefix)));
   EXPECT_TRUE(keys.contains(MountTokenKey(kPrefix)))
       << "an interrupted erase leaves the volume marked mounted";
-  EXPECT_TRUE(keys.contains(BlockObjectKey(kPrefix, false, 19)));
+  EXPECT_TRUE(keys.contains(BlockObjectKey(kPrefix, BlockNaming::kPlain, 19)));
 }
 
 TEST(EraseTest, AStoreThatCannotListErasesByBlockNumber) {
@@ -161,7 +166,7 @@ TEST(EraseTest, AStoreThatCannotListErasesByBlockNumber) {
 TEST(EraseTest, AStoreThatCannotListNeedsTheMetadata) {
   TestObjectStore store;
   store.can_list = false;
-  store.PutText(BlockObjectKey(kPrefix, false, 0), "x");
+  store.PutText(BlockObjectKey(kPrefix, BlockNaming::kPlain, 0), "x");
   auto summary = EraseVolume(store, kPrefix, EraseOptions());
   ASSERT_FALSE(summary.ok());
   EXPECT_EQ(summary.status().code(), ENOTSUP);

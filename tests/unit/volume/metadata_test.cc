@@ -31,9 +31,9 @@ Result<OpenedVolume> Open(ObjectStore& store, const VolumeRequest& request) {
 }
 
 void PutBlocks(TestObjectStore& store, uint64_t first, uint64_t end,
-               bool hash = false) {
+               BlockNaming naming = BlockNaming::kPlain) {
   for (uint64_t b = first; b < end; ++b) {
-    store.PutText(BlockObjectKey(kPrefix, hash, b), "x");
+    store.PutText(BlockObjectKey(kPrefix, naming, b), "x");
   }
 }
 
@@ -46,8 +46,12 @@ TEST(VolumeMetadataTest, KeysCanNeverBeBlockKeys) {
     for (const std::string& key :
          {VolumeMetadataKey(prefix), MountTokenKey(prefix)}) {
       uint64_t block;
-      EXPECT_FALSE(ParseBlockObjectKey(prefix, false, key, &block)) << key;
-      EXPECT_FALSE(ParseBlockObjectKey(prefix, true, key, &block)) << key;
+      EXPECT_FALSE(
+          ParseBlockObjectKey(prefix, BlockNaming::kPlain, key, &block))
+          << key;
+      EXPECT_FALSE(
+          ParseBlockObjectKey(prefix, BlockNaming::kS3backerHash, key, &block))
+          << key;
     }
   }
   EXPECT_EQ(VolumeMetadataKey(kPrefix), kKey);
@@ -84,7 +88,7 @@ TEST(VolumeMetadataTest, CreationDefaultsAndUniqueIds) {
   auto vb = Open(b, Request(kMiB * 1024));
   ASSERT_TRUE(va.ok() && vb.ok());
   EXPECT_EQ(va->metadata.block_size, kDefaultVolumeBlockSize);
-  EXPECT_FALSE(va->metadata.block_hash_prefix);
+  EXPECT_EQ(va->metadata.naming, BlockNaming::kPlain);
   EXPECT_EQ(va->metadata.codec, "none");
   EXPECT_EQ(va->metadata.cipher, "none");
   EXPECT_EQ(va->metadata.uuid.size(), 32u);
@@ -181,7 +185,8 @@ TEST(VolumeMetadataTest, ForceShrinkDeletesBlocksPastTheNewEnd) {
     ASSERT_TRUE(shrunk.ok()) << shrunk.status().ToString();
     EXPECT_EQ(shrunk->metadata.geometry().block_count, 128u);
     for (uint64_t b : {0, 127, 128, 255}) {
-      EXPECT_EQ(store.GetText(BlockObjectKey(kPrefix, false, b)).has_value(),
+      EXPECT_EQ(store.GetText(BlockObjectKey(kPrefix, BlockNaming::kPlain, b))
+                    .has_value(),
                 b < 128)
           << "block " << b << " can_list " << can_list;
     }
@@ -202,7 +207,8 @@ TEST(VolumeMetadataTest, ForceLayoutChangeOnlyOnAnEmptyVolume) {
       << refused.status().message();
   EXPECT_TRUE(HasMessage(refused.status(), "--erase"));
 
-  ASSERT_TRUE(store.Delete(BlockObjectKey(kPrefix, false, 5)).ok());
+  ASSERT_TRUE(
+      store.Delete(BlockObjectKey(kPrefix, BlockNaming::kPlain, 5)).ok());
   auto changed = Open(store, bigger);
   ASSERT_TRUE(changed.ok()) << changed.status().ToString();
   EXPECT_EQ(changed->metadata.block_size, 8192u);
@@ -246,10 +252,12 @@ TEST(VolumeMetadataTest, ReadOnlyNeverWrites) {
 
 TEST(VolumeMetadataTest, BlocksWithoutMetadataRefusedUnlessForced) {
   for (bool can_list : {true, false}) {
-    for (bool hash : {false, true}) {
+    for (BlockNaming naming : kAllBlockNamings) {
+      SCOPED_TRACE(BlockNamingName(naming));
       TestObjectStore store;
       store.can_list = can_list;
-      PutBlocks(store, 0, can_list ? 3 : 1, hash);
+      // Listing finds any block; without it only block 0 is looked for.
+      PutBlocks(store, can_list ? 5 : 0, can_list ? 8 : 1, naming);
       auto refused = Open(store, Request(kMiB, 4096));
       ASSERT_FALSE(refused.ok());
       EXPECT_EQ(refused.status().code(), EEXIST);
@@ -258,11 +266,18 @@ TEST(VolumeMetadataTest, BlocksWithoutMetadataRefusedUnlessForced) {
       EXPECT_EQ(store.puts, 0);
       VolumeRequest adopt = Request(kMiB, 4096);
       adopt.force = true;
-      adopt.block_hash_prefix = hash;
+      // The naming is taken from the blocks found, and a contradicting
+      // --blockHashPrefix is refused.
+      adopt.block_hash_prefix = naming == BlockNaming::kPlain;
+      auto contradicted = Open(store, adopt);
+      ASSERT_FALSE(contradicted.ok());
+      EXPECT_TRUE(HasMessage(contradicted.status(), "--blockHashPrefix"))
+          << contradicted.status().message();
+      adopt.block_hash_prefix.reset();
       auto adopted = Open(store, adopt);
       ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
       EXPECT_TRUE(adopted->created);
-      EXPECT_EQ(adopted->metadata.block_hash_prefix, hash);
+      EXPECT_EQ(adopted->metadata.naming, naming);
     }
   }
 }
@@ -326,7 +341,7 @@ TEST(VolumeMetadataTest, ParseRoundTripKeepsReservedAndExtraKeys) {
   VolumeMetadata m;
   m.size = 8 * kMiB;
   m.block_size = 65536;
-  m.block_hash_prefix = true;
+  m.naming = BlockNaming::kS3backerHash;
   m.uuid = "0123456789abcdef0123456789abcdef";
   m.created = "2026-01-02T03:04:05Z";
   m.kdf = "pbkdf2-sha256:600000";
@@ -377,7 +392,7 @@ TEST(VolumeMetadataTest, GarbageIsAClearErrorNamingTheKey) {
                 "block_size=");
   ExpectInvalid(Replace(valid, "block_size=4096", "block_size=256"),
                 "block_size=");
-  ExpectInvalid(Replace(valid, "block_hash_prefix=0", "block_hash_prefix=2"));
+  ExpectInvalid(Replace(valid, "block_hash_prefix=0", "block_hash_prefix=3"));
   ExpectInvalid(Replace(valid, std::string(32, 'a'), "AAAA"), "uuid=");
   ExpectInvalid(Replace(valid, "codec=none", "codec=No ne"), "codec=");
   ExpectInvalid(Replace(valid, "2026-01-02T03:04:05Z", "yesterday"),

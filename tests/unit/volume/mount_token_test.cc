@@ -56,6 +56,68 @@ TEST(MountTokenTest, AcquireWritesATokenThatReleaseDeletes) {
       << "a token already gone is only a warning";
 }
 
+const std::string kFlag = "vol1/s3backer-mounted";
+
+TEST(MountTokenTest, S3backersFlagIsWrittenBesideTheTokenAndReleased) {
+  TestObjectStore store;
+  auto token = AcquireMountToken(store, kPrefix, Options("host-a", 123));
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  auto flag = store.GetText(kFlag);
+  ASSERT_TRUE(flag) << "s3backer must see the volume in use";
+  EXPECT_TRUE(
+      flag->starts_with("usbd host-a pid 123 token " + token->id + "\n"))
+      << *flag;
+  ASSERT_TRUE(ReleaseMountToken(store, kPrefix, *token, RetryOptions()).ok());
+  EXPECT_FALSE(store.GetText(kFlag));
+  EXPECT_FALSE(store.GetText(kKey));
+}
+
+TEST(MountTokenTest, S3backersOwnFlagRefusesUnlessForced) {
+  TestObjectStore store;
+  // What s3backer 1.5.4 writes: its host name, then the date.
+  store.PutText(kFlag, "s3host\n20261207T101010Z\n");
+  auto refused = AcquireMountToken(store, kPrefix, Options("host-a", 1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), EBUSY);
+  EXPECT_TRUE(HasMessage(refused.status(), "mounted by s3backer on s3host"))
+      << refused.status().message();
+  EXPECT_TRUE(HasMessage(refused.status(), "--reset-mounted-flag"));
+  EXPECT_FALSE(store.GetText(kKey)) << "no token taken";
+  EXPECT_EQ(*store.GetText(kFlag), "s3host\n20261207T101010Z\n");
+
+  MountTokenOptions read_only = Options("host-r", 2);
+  read_only.read_only = true;
+  EXPECT_TRUE(AcquireMountToken(store, kPrefix, read_only).ok())
+      << "a reader is only warned";
+
+  MountTokenOptions force = Options("host-a", 1);
+  force.force = true;
+  auto taken = AcquireMountToken(store, kPrefix, force);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_TRUE(store.GetText(kFlag)->starts_with("usbd host-a pid 1 "));
+}
+
+TEST(MountTokenTest, AKilledUsbdsFlagIsTakenOverWithItsToken) {
+  TestObjectStore store;
+  auto first = AcquireMountToken(store, kPrefix, Options("host-a", 7));
+  ASSERT_TRUE(first.ok());
+  // kill -9: neither is released. The same usbd restarts (pid 7 is gone).
+  MountTokenOptions again = Options("host-a", 8);
+  again.is_running = [](uint64_t, uint64_t) { return false; };
+  auto second = AcquireMountToken(store, kPrefix, again);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(store.GetText(kFlag)->starts_with("usbd host-a pid 8 "));
+}
+
+TEST(MountTokenTest, ResetAlsoDeletesS3backersFlag) {
+  TestObjectStore store;
+  store.PutText(kFlag, "s3host\n20261207T101010Z\n");
+  auto removed = ResetMountToken(store, kPrefix, RetryOptions());
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(*removed);
+  EXPECT_FALSE(store.GetText(kFlag));
+}
+
 TEST(MountTokenTest, DefaultsToThisHostAndProcess) {
   TestObjectStore store;
   MountTokenOptions options;
@@ -267,7 +329,7 @@ TEST(MountTokenTest, ReadOnlyTakesNoTokenAndOnlyWarns) {
   EXPECT_TRUE(ReleaseMountToken(store, kPrefix, *reader, RetryOptions()).ok());
   auto there = ReadMountToken(store, kPrefix, RetryOptions());
   EXPECT_EQ((*there)->id, writer->id) << "releasing nothing deletes nothing";
-  EXPECT_EQ(store.puts, 1);
+  EXPECT_EQ(store.puts, 2) << "the writer's token and s3backer's flag";
 }
 
 // Another usbd's PUT lands between ours and our read-back: we lost.

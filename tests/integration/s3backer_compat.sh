@@ -1,0 +1,149 @@
+#!/bin/bash
+# s3backer's buckets, served in place. Debian's real s3backer (1.5.4) writes
+# through its FUSE file into moto_server, once with plain block names and
+# once with --blockHashPrefix. Then, for each bucket:
+#   - usbd without --force refuses to create a volume over it (EEXIST) and
+#     writes nothing;
+#   - usbd --force adopts it and serves every byte s3backer wrote (cmp);
+#   - usbd's own writes read back after a restart;
+#   - while usbd has the volume, s3backer refuses to mount it; once usbd
+#     stops, s3backer mounts it again; while s3backer has it, usbd refuses.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/servers.sh"
+
+require_tool s3backer
+require_tool nbdcopy
+require_nbd_py
+require_tool fusermount
+[ -c /dev/fuse ] || {
+  echo "SKIP: $TEST_NAME: no /dev/fuse for s3backer" >&2
+  exit 77
+}
+require_moto
+start_moto
+
+SIZE=$((4 * 1024 * 1024))
+BS=65536
+S3=(--baseURL="$MOTO_ENDPOINT/" --accessFile="$MOTO_ACCESS_FILE")
+
+# s3backer_mount BUCKET MNT [ARGS...]: s3backer in the foreground (in the
+# background of this script), until its file appears; sets S3B_PID.
+s3backer_mount() {
+  local bucket=$1 mnt=$2
+  shift 2
+  mkdir -p "$mnt"
+  s3backer -f --size=$SIZE --blockSize=$BS --region=us-east-1 \
+    --baseURL="http://localhost:$MOTO_PORT/" --accessFile="$MOTO_ACCESS_FILE" \
+    "$@" "$bucket" "$mnt" >>"$TMP/s3backer.log" 2>&1 &
+  S3B_PID=$!
+  on_exit "fusermount -u $mnt; kill $S3B_PID"
+  local i
+  for ((i = 0; i < 200; i++)); do
+    [ -e "$mnt/file" ] && return 0
+    kill -0 $S3B_PID 2>/dev/null ||
+      fail "s3backer $* $bucket exited during start: $(tail -n 3 "$TMP/s3backer.log")"
+    sleep 0.1
+  done
+  fail "s3backer did not mount $mnt within 20 s"
+}
+
+s3backer_unmount() {  # MNT: unmount and wait for s3backer to finish uploading
+  fusermount -u "$1" || fail "cannot unmount $1"
+  local status=0
+  wait "$S3B_PID" || status=$?
+  [ $status -eq 0 ] || fail "s3backer exited with status $status"
+}
+
+# s3backer_refused BUCKET MNT [ARGS...]: s3backer must not mount it.
+s3backer_refused() {
+  local bucket=$1 mnt=$2
+  shift 2
+  mkdir -p "$mnt"
+  local status=0
+  timeout 30 s3backer -f --size=$SIZE --blockSize=$BS --region=us-east-1 \
+    --baseURL="http://localhost:$MOTO_PORT/" --accessFile="$MOTO_ACCESS_FILE" \
+    "$@" "$bucket" "$mnt" >"$TMP/s3b-refused.out" 2>&1 || status=$?
+  cat "$TMP/s3b-refused.out" >>"$TMP/s3backer.log"
+  if [ $status -eq 0 ] || [ $status -eq 124 ]; then
+    fusermount -u "$mnt" 2>/dev/null || true
+    fail "s3backer mounted $bucket while usbd had it (status $status)"
+  fi
+  grep -qi "mounted" "$TMP/s3b-refused.out" ||
+    fail "s3backer failed for another reason: $(cat "$TMP/s3b-refused.out")"
+}
+
+# What s3backer writes: 1 MiB at 0, 320 KiB at 2.5 MiB (blocks 40-44); the
+# rest stays zero (no objects). The same bytes go into $TMP/expected.
+make_random_file "$TMP/part1" $((1024 * 1024)) 11
+make_random_file "$TMP/part2" $((320 * 1024)) 12
+truncate -s $SIZE "$TMP/expected"
+dd if="$TMP/part1" of="$TMP/expected" conv=notrunc status=none
+dd if="$TMP/part2" of="$TMP/expected" bs=$BS seek=40 conv=notrunc status=none
+
+run_mode() {  # LABEL BUCKET [--blockHashPrefix]
+  local label=$1 bucket=$2
+  shift 2
+  echo "=== s3backer $label ==="
+  moto_create_bucket "$bucket"
+  local mnt="$TMP/mnt-$bucket"
+  s3backer_mount "$bucket" "$mnt" "$@"
+  dd if="$TMP/part1" of="$mnt/file" conv=notrunc,fsync status=none
+  dd if="$TMP/part2" of="$mnt/file" bs=$BS seek=40 conv=notrunc,fsync \
+    status=none
+  s3backer_unmount "$mnt"
+  moto_list_keys "$bucket" >"$TMP/keys-s3backer"
+  [ "$(wc -l <"$TMP/keys-s3backer")" -eq 21 ] ||
+    fail "s3backer $label stored $(wc -l <"$TMP/keys-s3backer") objects, expected 21 blocks: $(head -3 "$TMP/keys-s3backer")"
+
+  # No metadata: usbd must not create a volume over s3backer's blocks.
+  refused "$TMP/create.out" "${S3[@]}" --size=$SIZE --blockSize=$BS "$@" \
+    "$bucket"
+  grep -q "has block objects" "$TMP/create.out" ||
+    fail "usbd over s3backer's $label bucket: $(cat "$TMP/create.out")"
+  moto_list_keys "$bucket" | cmp -s - "$TMP/keys-s3backer" ||
+    fail "a refused usbd wrote to the bucket"
+
+  # Adopted with --force: every byte as s3backer wrote it.
+  start_named a "${S3[@]}" --force --size=$SIZE --blockSize=$BS "$bucket"
+  nbdcopy "$a_URI" "$TMP/served"
+  cmp "$TMP/expected" "$TMP/served" ||
+    fail "usbd serves other bytes than s3backer wrote ($label)"
+  grep -q "adopted existing block objects" "$TMP/usbd.log" ||
+    fail "usbd did not say it adopted the blocks"
+
+  # While usbd has it, s3backer must refuse it.
+  s3backer_refused "$bucket" "$mnt" "$@"
+
+  # usbd writes; a restart (no --force: the metadata is there now) reads it.
+  # (nbd_op writes the bytes its file has at that offset.)
+  make_random_file "$TMP/patch" $((3 * BS)) 13
+  dd if="$TMP/patch" of="$TMP/expected" bs=1 seek=$((20 * BS + 100)) \
+    conv=notrunc status=none
+  [ "$(nbd_op "$a_URI" write $((20 * BS + 100)) $((3 * BS)) "$TMP/expected")" = ok ] ||
+    fail "write through usbd failed"
+  stop_named a
+  moto_list_keys "$bucket" | grep -q "s3backer-mounted" &&
+    fail "usbd left s3backer's mounted flag behind after a clean stop"
+  start_named a "${S3[@]}" "$@" "$bucket"
+  nbdcopy "$a_URI" "$TMP/served"
+  cmp "$TMP/expected" "$TMP/served" || fail "usbd's writes did not survive"
+  stop_named a
+
+  # s3backer mounts it again once usbd has stopped; while it has it, usbd
+  # refuses.
+  s3backer_mount "$bucket" "$mnt" "$@"
+  refused "$TMP/busy.out" "${S3[@]}" "$@" "$bucket"
+  grep -q "mounted by s3backer on" "$TMP/busy.out" ||
+    fail "usbd while s3backer has the volume: $(cat "$TMP/busy.out")"
+  s3backer_unmount "$mnt"
+  # Restore the expected image for the next mode.
+  truncate -s 0 "$TMP/expected"
+  truncate -s $SIZE "$TMP/expected"
+  dd if="$TMP/part1" of="$TMP/expected" conv=notrunc status=none
+  dd if="$TMP/part2" of="$TMP/expected" bs=$BS seek=40 conv=notrunc \
+    status=none
+}
+
+run_mode "plain names" plain
+run_mode "--blockHashPrefix" hashed --blockHashPrefix
+echo "PASS: $TEST_NAME"
