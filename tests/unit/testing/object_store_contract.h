@@ -117,7 +117,9 @@ inline void CheckObjectStoreContract(ObjectStore& store,
   head = store.Head(c);
   ASSERT_TRUE(head.ok());
   EXPECT_FALSE(head->has_value());
-  if (store.CanList()) EXPECT_EQ(CountListed(store, prefix), 0);
+  if (store.CanList()) {
+    EXPECT_EQ(CountListed(store, prefix), 0);
+  }
 }
 
 }  // namespace usbd::testing
