@@ -62,6 +62,6 @@ mkdir -p "$tmp/corpus_object"
 USBD_FUZZ_SEEDS="$tmp/corpus_object" "$tmp/fuzz_object"
 run fuzz_object "${FUZZ_OBJECT_SECONDS:-${FUZZ_SECONDS:-20}}" "$tmp/corpus_object"
 
-build fuzz_s3_xml "$src"/http/s3_xml.cc
+build fuzz_s3_xml "$src"/http/s3_xml.cc "$src"/util/strings.cc
 mkdir -p "$tmp/corpus_xml"
 run fuzz_s3_xml "${FUZZ_XML_SECONDS:-10}" "$tmp/corpus_xml"
