@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "config/option_table.h"
+#include "config/s3backer_options.h"
 
 namespace usbd::options_internal {
 namespace {
@@ -70,6 +71,11 @@ int Handler(void* user, const char* section, const char* name,
   }
   const OptionSpec* spec = FindOption(key);
   if (spec == nullptr) {
+    if (const S3backerOption* s3b = FindS3backerOption(key)) {
+      Status answer = AnswerS3backerOption(*s3b, parse->Where() + ": " + key);
+      if (!answer.ok()) parse->Fail(answer.message());
+      return answer.ok() ? 1 : 0;
+    }
     std::string hint;
     for (const OptionSpec& s : AllOptions()) {
       if (strcasecmp(s.name, key.c_str()) == 0) {

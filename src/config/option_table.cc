@@ -142,6 +142,10 @@ const OptionSpec kOptions[] = {
     {.group = "Network (S3 and HTTP)", .name = "insecure", .kind = Kind::kFlag,
      .help = "do not verify TLS certificates or host names",
      .field = &Options::insecure, .stores = kRemote},
+    {.group = "Network (S3 and HTTP)", .name = "http11", .kind = Kind::kFlag,
+     .help = "speak HTTP/1.1 only (no HTTP/2, which libcurl otherwise "
+             "negotiates over TLS), as s3backer's --http11",
+     .field = &Options::http11, .stores = kRemote},
     {.group = "Network (S3 and HTTP)", .name = "timeout", .kind = Kind::kUint,
      .value_name = "SECS",
      .help = "time limit of each HTTP attempt, in seconds, 1 to 3600",
@@ -323,10 +327,11 @@ const OptionSpec kOptions[] = {
     {.group = "Logging", .name = "quiet", .kind = Kind::kFlag,
      .help = "log errors only", .field = &Options::quiet},
 
-    {.group = "General", .name = "configFile", .kind = Kind::kString,
-     .value_name = "FILE",
-     .help = "read options from FILE (INI; keys are the long option "
-             "names; not a directory)",
+    {.group = "General", .name = "configFile", .short_name = "F",
+     .kind = Kind::kString, .value_name = "FILE",
+     .help = "read options from FILE: usbd's INI format (keys are the long "
+             "option names) or s3backer's (one argument per line, in place "
+             "of this flag)",
      .field = &Options::config_file, .in_file = false},
     {.group = "General", .name = "help", .short_name = "h",
      .kind = Kind::kHelp, .help = "print this help and exit",

@@ -16,8 +16,10 @@
 #include <vector>
 
 #include "config.h"
+#include "config/arg_file.h"
 #include "config/ini_file.h"
 #include "config/option_table.h"
+#include "config/s3backer_options.h"
 #include "crypto/secret_key.h"
 #include "crypto/secure_memory.h"
 #include "util/strings.h"
@@ -442,6 +444,25 @@ void ScrubSecretArguments(int argc, char** argv) {
 
 Result<ParseAction> ParseOptions(int argc, const char* const* argv,
                                  std::ostream& out, Options* options) {
+  // s3backer's options files become arguments in place (arg_file.h).
+  std::vector<std::string> given(argv, argv + argc);
+  Result<std::vector<std::string>> expanded = ExpandArgumentFiles(given);
+  struct WipeExpanded {  // copies that may hold a secret's value
+    std::vector<std::string>& given;
+    Result<std::vector<std::string>>& expanded;
+    ~WipeExpanded() {
+      for (std::string& arg : given) CleanseString(&arg);
+      if (expanded.ok()) {
+        for (std::string& arg : *expanded) CleanseString(&arg);
+      }
+    }
+  } wipe_expanded{given, expanded};
+  if (!expanded.ok()) return expanded.status();
+  std::vector<const char*> expanded_argv;
+  for (const std::string& arg : *expanded) expanded_argv.push_back(arg.c_str());
+  argc = static_cast<int>(expanded_argv.size());
+  argv = expanded_argv.data();
+
   const std::span<const OptionSpec> specs = AllOptions();
   const size_t count = specs.size();
   SecretArguments secrets = TakeSecretArguments(argc, argv);
@@ -487,6 +508,17 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     cli.given[i] = opt;
   }
+  // s3backer's options that usbd answers without implementing them.
+  const std::span<const S3backerOption> s3backer = S3backerOptions();
+  std::vector<std::string> s3backer_values(s3backer.size());
+  std::vector<CLI::Option*> s3backer_given(s3backer.size());
+  for (size_t k = 0; k < s3backer.size(); ++k) {
+    const std::string names = "--" + std::string(s3backer[k].name);
+    s3backer_given[k] = s3backer[k].takes_value
+                            ? app.add_option(names, s3backer_values[k])
+                            : app.add_flag(names, s3backer_values[k]);
+    s3backer_given[k]->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
   CLI::Option* bucket = app.add_option("BUCKET", cli.bucket);
   CLI::Option* target = app.add_option("TARGET", cli.target);
 
@@ -514,6 +546,11 @@ Result<ParseAction> ParseOptions(int argc, const char* const* argv,
     return Status::Invalid(e.what());
   } catch (const std::exception& e) {  // CLI11 may throw others by design
     return Status::Invalid(e.what());
+  }
+  for (size_t k = 0; k < s3backer.size(); ++k) {
+    if (s3backer_given[k]->count() == 0) continue;
+    USBD_RETURN_IF_ERROR(AnswerS3backerOption(
+        s3backer[k], "--" + std::string(s3backer[k].name)));
   }
   cli.has_bucket = bucket->count() > 0;
   cli.has_target = target->count() > 0;

@@ -77,6 +77,7 @@ struct Options {
   // --- Network (S3 and HTTP): CurlOptions ----------------------------------
   std::string ca_file;            // --cacert ("": the system's CAs)
   bool insecure = false;          // --insecure: no TLS verification
+  bool http11 = false;            // --http11: HTTP/1.1 only
   uint32_t timeout_seconds = 30;  // --timeout: per attempt, seconds
   // --maxUploadSpeed / --maxDownloadSpeed are given in BITS per second
   // (s3backer's unit); these are BYTES per second, rounded up (0: no cap),

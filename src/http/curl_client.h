@@ -43,6 +43,7 @@ struct CurlOptions {
   uint64_t max_download_bytes_per_sec = 0;
   std::string ca_file;    // --cacert: PEM bundle for TLS peers; empty: system
   bool insecure = false;  // --insecure: do not verify TLS peer or host name
+  bool http11 = false;    // --http11: never negotiate HTTP/2
   bool debug = false;     // --debug-http: one log line per request
   size_t max_idle_handles = 64;
 };

@@ -17,6 +17,7 @@ CurlOptions CurlOptionsFor(const Options& options) {
   curl.max_download_bytes_per_sec = options.max_download_bytes_per_sec;
   curl.ca_file = options.ca_file;
   curl.insecure = options.insecure;
+  curl.http11 = options.http11;
   curl.debug = options.debug_http;
   return curl;
 }

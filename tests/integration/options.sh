@@ -22,7 +22,7 @@ awk '
   { if (rec != "") print rec; rec = "" }
   END { if (rec != "") print rec }
 ' "$TMP/help" |
-  sed -E 's/^  (-[A-Za-z], )?--([A-Za-z][A-Za-z-]*)[^ ]*[[:space:]]+/\2\t/; s/  +/ /g' \
+  sed -E 's/^  (-[A-Za-z], )?--([A-Za-z][A-Za-z0-9-]*)[^ ]*[[:space:]]+/\2\t/; s/  +/ /g' \
     >"$TMP/help.records"
 cut -f1 "$TMP/help.records" | sort >"$TMP/help.names"
 
@@ -31,11 +31,11 @@ awk '
   /^\.SH / { in_options = ($2 == "OPTIONS") }
   in_options && prev == ".TP" { print }
   { prev = $0 }
-' "$MAN" | grep -oE '\\-\\-[A-Za-z]+(\\-[A-Za-z]+)*' | sed 's/\\//g; s/^--//' |
+' "$MAN" | grep -oE '\\-\\-[A-Za-z0-9]+(\\-[A-Za-z0-9]+)*' | sed 's/\\//g; s/^--//' |
   sort >"$TMP/man.names"
 
 # etc/usbd.conf: the commented-out settings, "#key = default".
-sed -nE 's/^#([A-Za-z][A-Za-z-]*) =.*/\1/p' "$CONF" | sort >"$TMP/conf.names"
+sed -nE 's/^#([A-Za-z][A-Za-z0-9-]*) =.*/\1/p' "$CONF" | sort >"$TMP/conf.names"
 
 [ -s "$TMP/help.names" ] || fail "found no options in --help"
 diff -u --label help "$TMP/help.names" --label man "$TMP/man.names" ||
@@ -127,7 +127,7 @@ expect_error 1 "^usbd\[[0-9]+\]: error: $TMP/bad-size.conf:2: size: '12x'" \
 
 # The example file parses with every setting uncommented. (--test with
 # --memory then stops usbd after the file was read, before it starts.)
-sed -E 's/^#([A-Za-z][A-Za-z-]* =)/\1/' "$CONF" >"$TMP/all.conf"
+sed -E 's/^#([A-Za-z][A-Za-z0-9-]* =)/\1/' "$CONF" >"$TMP/all.conf"
 expect_error 1 "^usbd\[[0-9]+\]: error: --test and --memory cannot be used together" \
   --configFile="$TMP/all.conf" --test --memory --size=1G bucket
 

@@ -8,6 +8,7 @@
 #   - usbd's own writes read back after a restart;
 #   - while usbd has the volume, s3backer refuses to mount it; once usbd
 #     stops, s3backer mounts it again; while s3backer has it, usbd refuses.
+# And s3backer's own options file format runs usbd unchanged.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/servers.sh"
 
@@ -146,4 +147,47 @@ run_mode() {  # LABEL BUCKET [--blockHashPrefix]
 
 run_mode "plain names" plain
 run_mode "--blockHashPrefix" hashed --blockHashPrefix
+
+# s3backer's options file (README_nbd.md's settings, in its one-argument-
+# per-line format, with the obsolete flags old configurations carry) runs
+# usbd unchanged; only --baseURL points at moto instead of --ssl at AWS.
+echo "=== s3backer's options file ==="
+moto_create_bucket conf
+printf 'conf password\n' >"$TMP/password"
+chmod 600 "$TMP/password"
+cat >"$TMP/s3backer.conf" <<CONF
+# as in s3backer's NBD documentation
+--size=$SIZE
+--blockSize=$BS
+--baseURL=$MOTO_ENDPOINT/
+--accessFile=$MOTO_ACCESS_FILE
+--listBlocks
+--listBlocksThreads=50
+--encrypt
+--passwordFile=$TMP/password
+
+--blockCacheSize=20
+--blockCacheFile=$TMP/conf.cache
+--blockCacheWriteDelay=15000
+--blockCacheThreads=4
+--blockCacheRecoverDirtyBlocks
+--blockCacheNumProtected=2
+--timeout=90
+--md5CacheSize=0
+--md5CacheTime=0
+--minWriteDelay=0
+conf
+CONF
+start_named c --configFile="$TMP/s3backer.conf"
+grep -q "blockCacheRecoverDirtyBlocks: s3backer's option, accepted and ignored" \
+  "$TMP/usbd.log" || fail "no notice for --blockCacheRecoverDirtyBlocks"
+nbdcopy "$TMP/expected" "$c_URI" || fail "nbdcopy into usbd failed"
+stop_named c
+start_named c --configFile="$TMP/s3backer.conf"
+nbdcopy "$c_URI" "$TMP/served"
+cmp "$TMP/expected" "$TMP/served" ||
+  fail "usbd run from s3backer's options file lost data across a restart"
+stop_named c
+moto_list_keys conf | grep -q usbd-volume ||
+  fail "the options file's run made no volume in bucket conf"
 echo "PASS: $TEST_NAME"

@@ -38,7 +38,7 @@ TEST(HelpTest, WinsOverMissingArguments) {
 
 TEST(HelpTest, MentionsEveryLongOption) {
   std::string help = Parse({"--help"}).out;
-  for (const char* name : {"--configFile=FILE",
+  for (const char* name : {"-F, --configFile=FILE",
                            "--test",
                            "--memory",
                            "--prefix=STR",

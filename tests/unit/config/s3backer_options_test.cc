@@ -1,0 +1,157 @@
+// s3backer users' options and options files (config/arg_file.h,
+// config/s3backer_options.h).
+#include "config/s3backer_options.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/option_table.h"
+#include "testing/options_test_util.h"
+
+namespace usbd {
+namespace {
+
+using namespace usbd::options_test;      // NOLINT
+using namespace usbd::options_internal;  // NOLINT
+
+// The options file of s3backer's NBD documentation (README_nbd.md), as its
+// users have it, with its comments; only the program name changes.
+constexpr const char* kS3backerNbdExample = R"(# s3backer options
+--size=500G
+--blockSize=1M
+--accessFile=/etc/s3backer/passwd
+--listBlocks
+--listBlocksThreads=50
+--ssl
+--encrypt
+--passwordFile=/etc/s3backer/password
+
+# cache
+--blockCacheSize=20000
+--blockCacheFile=/var/cache/s3backer/cache
+--blockCacheWriteDelay=15000
+--blockCacheThreads=4
+--blockCacheRecoverDirtyBlocks
+--blockCacheNumProtected=1000
+--timeout=90
+)";
+
+TEST(S3backerOptionsFileTest, TheNbdExampleLoadsUnchanged) {
+  TempFile file(kS3backerNbdExample);
+  Parsed p = ParseWithFile(file, {"mybucket"});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.size, 500 * kGiB);
+  EXPECT_EQ(p.options.block_size, kMiB);
+  EXPECT_EQ(p.options.access_file, "/etc/s3backer/passwd");
+  EXPECT_TRUE(p.options.list_blocks);
+  EXPECT_EQ(p.options.list_blocks_threads, 50u);
+  EXPECT_TRUE(p.options.ssl);
+  EXPECT_TRUE(p.options.encrypt);
+  EXPECT_EQ(p.options.block_cache_size, 20000u);
+  EXPECT_EQ(p.options.block_cache_file, "/var/cache/s3backer/cache");
+  EXPECT_EQ(p.options.block_cache_threads, 4u);
+  EXPECT_EQ(p.options.block_cache_num_protected, 1000u);
+  EXPECT_EQ(p.options.bucket, "mybucket");
+}
+
+TEST(S3backerOptionsFileTest, ArgumentsGoInPlaceSoLaterFlagsWin) {
+  TempFile file("--size=1M\n--memory\n");
+  EXPECT_EQ(ParseWithFile(file, {"--size=2M", "m"}).options.size, 2 * kMiB)
+      << "a flag after --configFile overrides the file";
+  Parsed before = Parse({"--size=2M", "--configFile=" + file.path(), "m"});
+  ASSERT_TRUE(before.ok()) << before.error();
+  EXPECT_EQ(before.options.size, kMiB) << "the file overrides what precedes";
+}
+
+TEST(S3backerOptionsFileTest, PositionalArgumentsAndShortFlagAndNesting) {
+  TempFile inner("  --size=4M  \n# comment\n\nm\n");
+  TempFile outer("--memory\n--configFile=" + inner.path() + "\n");
+  Parsed p = Parse({"-F", outer.path()});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.size, 4 * kMiB);
+  EXPECT_EQ(p.options.bucket, "m");
+}
+
+TEST(S3backerOptionsFileTest, NestingIsBounded) {
+  TempFile self("--memory\n");
+  // A file that includes itself.
+  std::ofstream(self.path()) << "--configFile=" << self.path() << "\n";
+  Parsed p = Parse({"--configFile=" + self.path(), "m"});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().find("nested more than"), std::string::npos) << p.error();
+}
+
+TEST(S3backerOptionsFileTest, AnIniFileIsStillAnIniFile) {
+  TempFile ini("# usbd\nsize = 3M\nmemory = true\n");
+  Parsed p = ParseWithFile(ini, {"m"});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p.options.size, 3 * kMiB);
+  TempFile short_flag("size = 5M\nmemory = true\n");
+  Parsed f = Parse({"-F", short_flag.path(), "m"});
+  ASSERT_TRUE(f.ok()) << f.error();
+  EXPECT_EQ(f.options.size, 5 * kMiB);
+}
+
+TEST(S3backerOptionsTest, IgnoredOnesAreAcceptedEverywhere) {
+  Parsed cli = Parse({"--memory", "--size=1M", "--md5CacheSize=0",
+                      "--md5CacheTime=0", "--minWriteDelay=0",
+                      "--blockCacheRecoverDirtyBlocks", "--no-vhost", "m"});
+  ASSERT_TRUE(cli.ok()) << cli.error();
+  EXPECT_EQ(cli.options.bucket, "m") << "a bare flag takes no argument";
+  TempFile ini("memory = true\nsize = 1M\nmd5CacheSize = 0\n");
+  EXPECT_TRUE(ParseWithFile(ini, {"m"}).ok())
+      << ParseWithFile(ini, {"m"}).error();
+}
+
+TEST(S3backerOptionsTest, RefusedOnesSayWhy) {
+  Parsed p = Parse({"--memory", "--size=1M", "--directIO", "m"});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().find("--directIO: s3backer's option is not supported: "
+                           "an option of s3backer's FUSE file"),
+            std::string::npos)
+      << p.error();
+  TempFile ini("memory = true\nsize = 1M\nsharedDiskMode = true\n");
+  Parsed f = ParseWithFile(ini, {"m"});
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().find(":3: sharedDiskMode: s3backer's option"),
+            std::string::npos)
+      << f.error();
+}
+
+// Every long option of s3backer's man page is a usbd option or has an
+// answer: none is "unknown" or "not expected".
+TEST(S3backerOptionsTest, EveryS3backerOptionHasAnAnswer) {
+  const char* top = std::getenv("top_srcdir");  // set by make check
+  std::ifstream list(std::string(top != nullptr ? top : ".") +
+                     "/tests/data/s3backer-options.txt");
+  ASSERT_TRUE(list) << "tests/data/s3backer-options.txt";
+  std::set<std::string> names;
+  std::string line;
+  while (std::getline(list, line)) {
+    if (!line.empty() && line[0] != '#') names.insert(line);
+  }
+  EXPECT_EQ(names.size(), 79u);
+  int own = 0, answered = 0;
+  for (const std::string& name : names) {
+    if (FindOption(name) != nullptr) {
+      ++own;
+    } else if (FindS3backerOption(name) != nullptr) {
+      ++answered;
+    } else {
+      ADD_FAILURE() << "s3backer's --" << name << " has no answer";
+    }
+  }
+  EXPECT_EQ(own + answered, 79);
+  // And no answer is for a name usbd implements itself.
+  for (const S3backerOption& o : S3backerOptions()) {
+    EXPECT_EQ(FindOption(o.name), nullptr) << o.name;
+  }
+}
+
+}  // namespace
+}  // namespace usbd
