@@ -142,6 +142,21 @@ class S3ObjectStore : public ObjectStore {
     return std::optional<uint64_t>(size);
   }
 
+  Result<std::optional<ObjectHeaders>> HeadHeaders(
+      const std::string& key) override {
+    auto response = Send("HEAD", key, {}, {}, {}, 0);
+    if (!response.ok()) return response.status();
+    if (response->status == 404) return std::optional<ObjectHeaders>();
+    if (response->status / 100 != 2) return Fail("HEAD", key, *response);
+    ObjectHeaders headers;
+    for (const auto& [name, value] : response->headers) {
+      if (name.starts_with("x-amz-meta-") || name == "content-encoding") {
+        headers.emplace_back(name, value);
+      }
+    }
+    return std::optional<ObjectHeaders>(std::move(headers));
+  }
+
   Status List(const std::string& prefix,
               const ListCallback& callback) override {
     std::string token;

@@ -42,6 +42,12 @@ struct ObjectInfo {
   uint64_t size = 0;
 };
 
+// What a store keeps about an object besides its bytes, as (name, value)
+// pairs with names in lower case: S3's user metadata ("x-amz-meta-...")
+// and Content-Encoding. How usbd recognises objects other tools wrote
+// (s3backer records its block size and file size there).
+using ObjectHeaders = std::vector<std::pair<std::string, std::string>>;
+
 // Called once per object found by List. Return true to go on, false to stop
 // the listing early (List then returns OK).
 using ListCallback = std::function<bool(const ObjectInfo&)>;
@@ -67,6 +73,17 @@ class ObjectStore {
 
   // The object's size, or std::nullopt when it does not exist.
   virtual Result<std::optional<uint64_t>> Head(const std::string& key) = 0;
+
+  // The object's headers (ObjectHeaders), or std::nullopt when it does not
+  // exist. A store that keeps none (memory, directory, plain HTTP) returns
+  // an empty list for an object that exists: this default.
+  virtual Result<std::optional<ObjectHeaders>> HeadHeaders(
+      const std::string& key) {
+    auto size = Head(key);
+    if (!size.ok()) return size.status();
+    if (!size->has_value()) return std::optional<ObjectHeaders>();
+    return std::optional<ObjectHeaders>(ObjectHeaders{});
+  }
 
   // Calls `callback` for every object whose key starts with `prefix`, in
   // ascending key order, fetching as many pages as needed. Returns ENOTSUP

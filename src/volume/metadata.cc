@@ -49,6 +49,46 @@ struct Context {
 
 constexpr std::string_view kCodecLevelKey = "x-codec-level";
 
+// What s3backer records on the block objects it writes: on block 0, the
+// volume's block size and size (x-amz-meta-s3backer-blocksize, -filesize);
+// on every block, in Content-Encoding, whether it is compressed
+// ("deflate") or encrypted ("encrypt-CIPHER").
+struct S3backerBlock {
+  uint64_t size = 0;  // 0: no geometry recorded on this object
+  uint32_t block_size = 0;
+  std::string encoding;
+};
+
+// The s3backer headers of the object `key` (nothing recorded when it has
+// none: another tool, a store that keeps no headers, no such object).
+Result<S3backerBlock> ReadS3backerBlock(const Context& c,
+                                        const std::string& key) {
+  std::optional<ObjectHeaders> headers;
+  Status status = RetryWithBackoff(c.retry, "HEAD '" + key + "'", [&] {
+    auto got = c.store.HeadHeaders(key);
+    if (!got.ok()) return got.status();
+    headers = std::move(got).value();
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  S3backerBlock block;
+  if (!headers) return block;
+  std::optional<uint64_t> size, block_size;
+  for (const auto& [name, value] : *headers) {
+    if (name == "x-amz-meta-s3backer-filesize") size = ParseDecimal(value);
+    if (name == "x-amz-meta-s3backer-blocksize") {
+      block_size = ParseDecimal(value);
+    }
+    if (name == "content-encoding") block.encoding = value;
+  }
+  if (size && block_size && IsValidBlockSize(*block_size) && *size != 0 &&
+      *size % *block_size == 0) {
+    block.size = *size;
+    block.block_size = static_cast<uint32_t>(*block_size);
+  }
+  return block;
+}
+
 Status CheckRequestNames(const VolumeRequest& request) {
   Codec codec;
   Cipher cipher;
@@ -228,7 +268,45 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   auto block = FindBlockObject(c.store, c.prefix, c.retry);
   if (!block.ok()) return block.status();
   const bool adopt = block->has_value();
-  if (adopt && !request.force) {
+  // s3backer's blocks say what volume they belong to: such a volume is
+  // adopted as it is, no --force needed (s3backer detects it the same way).
+  std::optional<S3backerBlock> s3backer;
+  std::string encoding, encoded_key;
+  if (adopt) {
+    const std::string first = BlockObjectKey(c.prefix, (*block)->naming, 0);
+    for (const std::string& key : {(*block)->key, first}) {
+      auto found = ReadS3backerBlock(c, key);
+      if (!found.ok()) return found.status();
+      if (found->size != 0) s3backer = *found;
+      if (encoding.empty() && !found->encoding.empty()) {
+        encoding = found->encoding;
+        encoded_key = key;
+      }
+    }
+  }
+  if (!encoding.empty()) {
+    return Status::Error(
+        ENOTSUP, "volume " + c.name + " holds s3backer blocks encoded '" +
+                     encoding + "' (e.g. '" + encoded_key +
+                     "'): usbd cannot read s3backer's compressed or "
+                     "encrypted blocks; serve it with s3backer");
+  }
+  if (s3backer && !request.force) {
+    const bool size_differs =
+        request.size != 0 && request.size != s3backer->size;
+    const bool block_size_differs =
+        request.block_size != 0 && request.block_size != s3backer->block_size;
+    if (size_differs || block_size_differs) {
+      return Status::Invalid(
+          "volume " + c.name + ": its s3backer blocks (e.g. '" + (*block)->key +
+          "') record size " + FormatSize(s3backer->size) + ", block size " +
+          FormatSize(s3backer->block_size) + ", but " +
+          (size_differs ? "--size " + FormatSize(request.size)
+                        : "--blockSize " + FormatSize(request.block_size)) +
+          " was given (add --force to use the given one)");
+    }
+  }
+  if (adopt && !request.force && !s3backer) {
     return Status::Error(
         EEXIST, "volume " + c.name + " has block objects (e.g. '" +
                     (*block)->key + "', " + BlockNamingName((*block)->naming) +
@@ -248,14 +326,19 @@ Result<OpenedVolume> CreateVolume(const Context& c,
                            "') use the " + BlockNamingName((*block)->naming) +
                            " naming");
   }
-  if (request.size == 0) {
+  VolumeRequest given = request;
+  if (s3backer) {
+    if (given.size == 0) given.size = s3backer->size;
+    if (given.block_size == 0) given.block_size = s3backer->block_size;
+  }
+  if (given.size == 0) {
     return Status::Invalid("--size is required to create a new volume (" +
                            c.name + " has no metadata object '" + c.key + "')");
   }
   VolumeMetadata m;
-  m.size = request.size;
+  m.size = given.size;
   m.block_size =
-      request.block_size != 0 ? request.block_size : kDefaultVolumeBlockSize;
+      given.block_size != 0 ? given.block_size : kDefaultVolumeBlockSize;
   if (adopt) {
     m.naming = (*block)->naming;
   } else if (request.block_hash_prefix.value_or(false)) {
@@ -267,6 +350,7 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   m.uuid = RandomHex(16);
   m.created = UtcTimestamp(std::chrono::system_clock::now());
   m.object_format = kNewestObjectFormat;
+  if (s3backer) m.extra.emplace_back("x-adopted-from", "s3backer");
   if (m.size % m.block_size != 0) {
     return Status::Invalid("--size " + FormatSize(m.size) +
                            " is not a multiple of the block size " +
@@ -286,10 +370,17 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   }
   USBD_RETURN_IF_ERROR(WriteAndVerify(c, m));
   opened.created = true;
-  LogInfo((adopt ? "adopted existing block objects as volume "
-                 : "created volume ") +
-          c.name + ": " + settings + ", uuid " + m.uuid +
-          (adopt ? " (--force)" : ""));
+  if (s3backer) {
+    LogInfo("adopted s3backer's volume " + c.name + ": " + settings +
+            " (recorded on its blocks), uuid " + m.uuid +
+            "; blocks written from now on are in usbd's format, which "
+            "s3backer cannot read");
+  } else {
+    LogInfo((adopt ? "adopted existing block objects as volume "
+                   : "created volume ") +
+            c.name + ": " + settings + ", uuid " + m.uuid +
+            (adopt ? " (--force)" : ""));
+  }
   return opened;
 }
 

@@ -55,7 +55,13 @@
 //  - No metadata object:
 //     * read-only: ENOENT (a read-only run never writes), unless `force`,
 //       which uses the request's settings for this run and writes nothing.
-//     * block objects exist under the prefix (a volume written before usbd
+//     * block objects of s3backer's (its block 0 records the volume's size
+//       and block size in x-amz-meta-s3backer-filesize/-blocksize): adopted
+//       without `force`, with that geometry (a different size or block size
+//       in the request is EINVAL unless `force`) and the naming found;
+//       "x-adopted-from=s3backer" is recorded. Blocks s3backer compressed
+//       or encrypted (Content-Encoding) are ENOTSUP, even with `force`.
+//     * other block objects under the prefix (a volume written before usbd
 //       had metadata, or by another tool): EEXIST, unless `force`, which
 //       adopts them: metadata is created from the request (whose size and
 //       block size must then be those the blocks were written with) and

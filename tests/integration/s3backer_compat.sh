@@ -2,13 +2,15 @@
 # s3backer's buckets, served in place. Debian's real s3backer (1.5.4) writes
 # through its FUSE file into moto_server, once with plain block names and
 # once with --blockHashPrefix. Then, for each bucket:
-#   - usbd without --force refuses to create a volume over it (EEXIST) and
-#     writes nothing;
-#   - usbd --force adopts it and serves every byte s3backer wrote (cmp);
+#   - usbd never creates a volume over it: s3backer's block headers give
+#     the geometry, so a wrong --blockSize is refused and writes nothing,
+#     and s3backer's own command line (no --size, no --force) adopts it and
+#     serves every byte s3backer wrote (cmp);
 #   - usbd's own writes read back after a restart;
 #   - while usbd has the volume, s3backer refuses to mount it; once usbd
 #     stops, s3backer mounts it again; while s3backer has it, usbd refuses.
-# And s3backer's own options file format runs usbd unchanged.
+# s3backer's compressed blocks are refused, not adopted. And s3backer's
+# own options file format runs usbd unchanged.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/servers.sh"
 
@@ -96,21 +98,23 @@ run_mode() {  # LABEL BUCKET [--blockHashPrefix]
   [ "$(wc -l <"$TMP/keys-s3backer")" -eq 21 ] ||
     fail "s3backer $label stored $(wc -l <"$TMP/keys-s3backer") objects, expected 21 blocks: $(head -3 "$TMP/keys-s3backer")"
 
-  # No metadata: usbd must not create a volume over s3backer's blocks.
-  refused "$TMP/create.out" "${S3[@]}" --size=$SIZE --blockSize=$BS "$@" \
-    "$bucket"
-  grep -q "has block objects" "$TMP/create.out" ||
+  # No usbd metadata: never a new volume over s3backer's blocks. Their
+  # headers give the geometry, so a wrong --blockSize is refused...
+  refused "$TMP/create.out" "${S3[@]}" --size=$SIZE --blockSize=$((2 * BS)) \
+    "$@" "$bucket"
+  grep -q "record size 4M, block size 64k" "$TMP/create.out" ||
     fail "usbd over s3backer's $label bucket: $(cat "$TMP/create.out")"
   moto_list_keys "$bucket" | cmp -s - "$TMP/keys-s3backer" ||
     fail "a refused usbd wrote to the bucket"
 
-  # Adopted with --force: every byte as s3backer wrote it.
-  start_named a "${S3[@]}" --force --size=$SIZE --blockSize=$BS "$bucket"
+  # ...and the same command line as s3backer's, without --size, adopts it:
+  # every byte as s3backer wrote it.
+  start_named a "${S3[@]}" "$@" "$bucket"
   nbdcopy "$a_URI" "$TMP/served"
   cmp "$TMP/expected" "$TMP/served" ||
     fail "usbd serves other bytes than s3backer wrote ($label)"
-  grep -q "adopted existing block objects" "$TMP/usbd.log" ||
-    fail "usbd did not say it adopted the blocks"
+  grep -q "adopted s3backer's volume $bucket: size 4M, block size 64k" \
+    "$TMP/usbd.log" || fail "usbd did not say it adopted s3backer's volume"
 
   # While usbd has it, s3backer must refuse it.
   s3backer_refused "$bucket" "$mnt" "$@"
@@ -147,6 +151,19 @@ run_mode() {  # LABEL BUCKET [--blockHashPrefix]
 
 run_mode "plain names" plain
 run_mode "--blockHashPrefix" hashed --blockHashPrefix
+
+# s3backer's compressed blocks: usbd cannot read them, and says so rather
+# than adopting them.
+echo "=== s3backer --compress ==="
+moto_create_bucket deflated
+s3backer_mount deflated "$TMP/mnt-deflated" --compress
+dd if="$TMP/part1" of="$TMP/mnt-deflated/file" conv=notrunc,fsync status=none
+s3backer_unmount "$TMP/mnt-deflated"
+refused "$TMP/deflate.out" "${S3[@]}" --force deflated
+grep -q "holds s3backer blocks encoded 'deflate'" "$TMP/deflate.out" ||
+  fail "usbd over s3backer's compressed blocks: $(cat "$TMP/deflate.out")"
+moto_list_keys deflated | grep -q usbd-volume &&
+  fail "usbd wrote metadata over s3backer's compressed volume"
 
 # s3backer's options file (README_nbd.md's settings, in its one-argument-
 # per-line format, with the obsolete flags old configurations carry) runs

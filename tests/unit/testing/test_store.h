@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -61,6 +62,20 @@ class TestObjectStore : public ObjectStore {
   Result<std::optional<uint64_t>> Head(const std::string& key) override {
     return inner_->Head(key);
   }
+  // Headers set by the test (SetHeaders) for objects that exist.
+  Result<std::optional<ObjectHeaders>> HeadHeaders(
+      const std::string& key) override {
+    auto size = inner_->Head(key);
+    if (!size.ok() || !size->has_value()) return ObjectStore::HeadHeaders(key);
+    std::lock_guard lock(mu_);
+    auto it = headers_.find(key);
+    return std::optional<ObjectHeaders>(it == headers_.end() ? ObjectHeaders{}
+                                                             : it->second);
+  }
+  void SetHeaders(const std::string& key, ObjectHeaders headers) {
+    std::lock_guard lock(mu_);
+    headers_[key] = std::move(headers);
+  }
   Status List(const std::string& prefix,
               const ListCallback& callback) override {
     if (!can_list) return Status::Error(ENOTSUP, "test store cannot list");
@@ -105,6 +120,7 @@ class TestObjectStore : public ObjectStore {
   std::unique_ptr<ObjectStore> inner_;
   std::mutex mu_;
   std::set<std::string> fail_delete_;
+  std::map<std::string, ObjectHeaders> headers_;
 };
 
 }  // namespace testing

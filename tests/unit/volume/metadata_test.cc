@@ -282,6 +282,54 @@ TEST(VolumeMetadataTest, BlocksWithoutMetadataRefusedUnlessForced) {
   }
 }
 
+// s3backer records its geometry on every block (x-amz-meta-s3backer-*):
+// such a volume is adopted without --force and without --size.
+TEST(VolumeMetadataTest, S3backersVolumeIsAdoptedFromItsHeaders) {
+  for (BlockNaming naming : {BlockNaming::kPlain, BlockNaming::kS3backerHash}) {
+    TestObjectStore store;
+    // As s3backer does: the geometry is on block 0 only (with the hash
+    // naming the listing finds block 3 first).
+    PutBlocks(store, 0, 1, naming);
+    PutBlocks(store, 3, 4, naming);
+    const std::string key = BlockObjectKey(kPrefix, naming, 0);
+    store.SetHeaders(key, {{"x-amz-meta-s3backer-filesize", "1048576"},
+                           {"x-amz-meta-s3backer-blocksize", "4096"}});
+    VolumeRequest wrong = Request(0, 8192);
+    auto refused = Open(store, wrong);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_TRUE(HasMessage(refused.status(), "record size 1M, block size 4k"))
+        << refused.status().message();
+    EXPECT_EQ(store.puts, 0);
+    auto adopted = Open(store, Request(0));
+    ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+    EXPECT_TRUE(adopted->created);
+    EXPECT_EQ(adopted->metadata.size, kMiB);
+    EXPECT_EQ(adopted->metadata.block_size, 4096u);
+    EXPECT_EQ(adopted->metadata.naming, naming);
+    EXPECT_NE(store.GetText(VolumeMetadataKey(kPrefix))
+                  ->find("x-adopted-from=s3backer\n"),
+              std::string::npos);
+  }
+}
+
+TEST(VolumeMetadataTest, S3backersEncodedBlocksAreNeverAdopted) {
+  for (const char* encoding : {"deflate", "encrypt-AES-128-CBC"}) {
+    TestObjectStore store;
+    PutBlocks(store, 0, 1);
+    store.SetHeaders(BlockObjectKey(kPrefix, BlockNaming::kPlain, 0),
+                     {{"x-amz-meta-s3backer-filesize", "1048576"},
+                      {"x-amz-meta-s3backer-blocksize", "4096"},
+                      {"content-encoding", encoding}});
+    VolumeRequest forced = Request(kMiB, 4096);
+    forced.force = true;
+    auto refused = Open(store, forced);
+    ASSERT_FALSE(refused.ok()) << encoding;
+    EXPECT_EQ(refused.status().code(), ENOTSUP);
+    EXPECT_TRUE(HasMessage(refused.status(), encoding));
+    EXPECT_EQ(store.puts, 0);
+  }
+}
+
 TEST(VolumeMetadataTest, ForeignObjectsAreNotBlocks) {
   TestObjectStore store;
   store.PutText(kPrefix + "README", "not a block");
