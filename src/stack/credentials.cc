@@ -18,8 +18,8 @@ namespace usbd {
 namespace {
 
 constexpr const char* kNoCredentials =
-    "no S3 credentials: use --accessFile, --accessId with --accessKeyEnv, or "
-    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
+    "no S3 credentials: use --accessFile, --accessId with --accessKeyEnv, "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials";
 
 std::string Quote(const std::string& text) { return "'" + text + "'"; }
 
@@ -107,6 +107,49 @@ Result<std::optional<AwsCredentials>> SearchAccessFile(const std::string& path,
   return std::optional<AwsCredentials>();
 }
 
+// The profile `profile` of an AWS shared credentials file (INI: "[name]"
+// sections, "key = value" lines, '#' and ';' comments); nullopt when the
+// file has no such section. A section without both keys is an error.
+Result<std::optional<AwsCredentials>> SearchSharedCredentials(
+    const std::string& path, const std::string& profile) {
+  Result<SecretString> file = ReadSecretFile(path, "AWS credentials file");
+  if (!file.ok()) return file.status();
+  std::string_view rest = file->view();
+  bool in_profile = false, found = false;
+  std::string id, token;
+  SecretString secret;
+  for (size_t number = 1; !rest.empty(); ++number) {
+    std::string_view line = Trim(NextLine(&rest));
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      std::string_view name = Trim(line.substr(1, line.size() - 2));
+      if (name.starts_with("profile ")) name = Trim(name.substr(8));
+      in_profile = name == profile;
+      found = found || in_profile;
+      continue;
+    }
+    if (!in_profile) continue;
+    size_t equals = line.find('=');
+    if (equals == std::string_view::npos) {
+      return Status::Invalid(path + ":" + std::to_string(number) +
+                             ": expected 'key = value'");
+    }
+    std::string_view key = Trim(line.substr(0, equals));
+    std::string_view value = Trim(line.substr(equals + 1));
+    if (key == "aws_access_key_id") id = std::string(value);
+    if (key == "aws_secret_access_key") secret = SecretString(value);
+    if (key == "aws_session_token") token = std::string(value);
+  }
+  if (!found) return std::optional<AwsCredentials>();
+  if (id.empty() || secret.empty()) {
+    return Status::Invalid("profile " + Quote(profile) + " in " + Quote(path) +
+                           " needs aws_access_key_id and "
+                           "aws_secret_access_key");
+  }
+  return std::optional<AwsCredentials>(
+      AwsCredentials{id, std::move(secret), token});
+}
+
 }  // namespace
 
 Result<AwsCredentials> ResolveCredentials(const Options& options,
@@ -171,6 +214,36 @@ Result<AwsCredentials> ResolveCredentials(const Options& options,
   if (!env_secret.empty() && !use_id.empty() && (id.empty() || use_id == id)) {
     return AwsCredentials{use_id, SecretString(env_secret),
                           env("AWS_SESSION_TOKEN")};
+  }
+
+  // 4. The AWS shared credentials file, as the AWS CLI reads it.
+  std::string shared = env("AWS_SHARED_CREDENTIALS_FILE");
+  const bool explicit_shared = !shared.empty();
+  if (!explicit_shared && !env("HOME").empty()) {
+    shared = env("HOME") + "/.aws/credentials";
+    errno = 0;
+    if (access(shared.c_str(), F_OK) != 0 && errno == ENOENT) shared.clear();
+  }
+  std::string profile = env("AWS_PROFILE");
+  if (profile.empty()) profile = env("AWS_DEFAULT_PROFILE");
+  const bool explicit_profile = !profile.empty();
+  if (!explicit_profile) profile = "default";
+  if (!shared.empty()) {
+    Result<std::optional<AwsCredentials>> found =
+        SearchSharedCredentials(shared, profile);
+    if (!found.ok()) return found.status();
+    if (found->has_value() && (id.empty() || (*found)->access_key_id == id)) {
+      return **found;
+    }
+    if (explicit_profile && !found->has_value()) {
+      return Status::Invalid("AWS_PROFILE: no profile " + Quote(profile) +
+                             " in " + Quote(shared));
+    }
+  } else if (explicit_profile) {
+    return Status::Invalid("AWS_PROFILE is " + Quote(profile) +
+                           " but there is no AWS credentials file "
+                           "(~/.aws/credentials or "
+                           "AWS_SHARED_CREDENTIALS_FILE)");
   }
 
   if (!id.empty()) {

@@ -39,6 +39,14 @@ using GetEnvFunction = std::function<const char*(const char*)>;
 //     --accessId when AWS_ACCESS_KEY_ID is unset; when both are set they
 //     must be equal) and AWS_SESSION_TOKEN if set. Only here is a session
 //     token used.
+//  4. The AWS shared credentials file, as the AWS CLI reads it:
+//     $AWS_SHARED_CREDENTIALS_FILE, or else $HOME/.aws/credentials if it
+//     exists; the profile $AWS_PROFILE (or $AWS_DEFAULT_PROFILE, else
+//     "default"), a "[NAME]" (or "[profile NAME]") section with
+//     aws_access_key_id, aws_secret_access_key and optionally
+//     aws_session_token. With --accessId, only a profile of that id is
+//     used. A profile named by AWS_PROFILE that is not there is an error;
+//     so is a profile without both keys.
 //
 // Otherwise EINVAL: "no S3 credentials: use --accessFile, --accessId with
 // --accessKeyEnv, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" (or a more

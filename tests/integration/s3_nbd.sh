@@ -193,6 +193,16 @@ tr '\0' ' ' <"/proc/$ak_PID/cmdline" | grep -qF -- "--accessId=$MOTO_KEY_ID" ||
 expect_op ok "$ak_URI" read 0 $((2 * MIB)) "$TMP/in.raw"
 stop_named ak
 
+# The AWS CLI's credentials file, with a profile picked by AWS_PROFILE (and
+# no other credentials anywhere).
+mkdir -p "$TMP/awshome/.aws"
+(umask 077 && printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = wrong\n\n[profile moto]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+  "$MOTO_KEY_ID" "$MOTO_SECRET" >"$TMP/awshome/.aws/credentials")
+HOME="$TMP/awshome" AWS_SHARED_CREDENTIALS_FILE= AWS_PROFILE=moto \
+  start_named prof --baseURL="$MOTO_ENDPOINT/" vol
+expect_op ok "$prof_URI" read 0 $((2 * MIB)) "$TMP/in.raw"
+stop_named prof
+
 # --- 5. Faults, through the proxy ----------------------------------------------
 FSIZE=$((16 * MIB))
 FBS=$((256 * KIB))

@@ -265,7 +265,8 @@ TEST(CredentialsTest, EnvironmentForAnotherIdIsNotUsed) {
 TEST(CredentialsTest, NothingAtAllNamesTheWays) {
   EXPECT_EQ(Resolve(Options{}, {}).status().message(),
             "no S3 credentials: use --accessFile, --accessId with "
-            "--accessKeyEnv, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+            "--accessKeyEnv, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or "
+            "~/.aws/credentials");
   EXPECT_EQ(Resolve(Options{}, {}).status().code(), EINVAL);
 }
 
@@ -281,6 +282,77 @@ TEST(CredentialsTest, HalfOfTheAwsPairIsNamed) {
                 .message()
                 .find("AWS_SECRET_ACCESS_KEY is not"),
             std::string::npos);
+}
+
+// --- 4. the AWS shared credentials file --------------------------------------
+
+constexpr const char* kSharedFile =
+    "# written by aws configure\n"
+    "[default]\n"
+    "aws_access_key_id = DEFAULTID\n"
+    "aws_secret_access_key = S3CR3T-default\n"
+    "\n"
+    "[profile work]\n"
+    "aws_access_key_id=WORKID\n"
+    "aws_secret_access_key=S3CR3T-work\n"
+    "aws_session_token=worktoken\n";
+
+TEST(CredentialsTest, SharedCredentialsFileDefaultProfile) {
+  TempDir home;
+  mkdir((home.path() + "/.aws").c_str(), 0700);
+  std::string file = home.Write(".aws/credentials", kSharedFile);
+  Result<AwsCredentials> c = Resolve(Options{}, {{"HOME", home.path()}});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->access_key_id, "DEFAULTID");
+  EXPECT_EQ(c->secret_access_key, "S3CR3T-default");
+  EXPECT_EQ(c->session_token, "");
+  unlink(file.c_str());  // TempDir removes only files at its top
+  rmdir((home.path() + "/.aws").c_str());
+}
+
+TEST(CredentialsTest, SharedCredentialsFileProfileFromTheEnvironment) {
+  TempDir dir;
+  std::string file = dir.Write("creds", kSharedFile);
+  Result<AwsCredentials> c =
+      Resolve(Options{},
+              {{"AWS_SHARED_CREDENTIALS_FILE", file}, {"AWS_PROFILE", "work"}});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->access_key_id, "WORKID");
+  EXPECT_EQ(c->secret_access_key, "S3CR3T-work");
+  EXPECT_EQ(c->session_token, "worktoken");
+
+  Result<AwsCredentials> missing =
+      Resolve(Options{},
+              {{"AWS_SHARED_CREDENTIALS_FILE", file}, {"AWS_PROFILE", "nope"}});
+  EXPECT_EQ(missing.status().message(),
+            "AWS_PROFILE: no profile 'nope' in '" + file + "'");
+  ExpectNoSecret(missing.status());
+  EXPECT_FALSE(Resolve(Options{}, {{"AWS_PROFILE", "work"}}).ok())
+      << "a named profile without any credentials file is an error";
+}
+
+TEST(CredentialsTest, TheEnvironmentBeatsTheSharedFile) {
+  TempDir dir;
+  std::string file = dir.Write("creds", kSharedFile);
+  Result<AwsCredentials> c =
+      Resolve(Options{}, {{"AWS_SHARED_CREDENTIALS_FILE", file},
+                          {"AWS_ACCESS_KEY_ID", "ENVID"},
+                          {"AWS_SECRET_ACCESS_KEY", kSecret}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->access_key_id, "ENVID");
+}
+
+TEST(CredentialsTest, IncompleteProfileIsAnErrorWithoutItsSecret) {
+  TempDir dir;
+  std::string file =
+      dir.Write("creds", std::string("[default]\naws_secret_access_key = ") +
+                             kSecret + "\n");
+  Result<AwsCredentials> c =
+      Resolve(Options{}, {{"AWS_SHARED_CREDENTIALS_FILE", file}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("needs aws_access_key_id"),
+            std::string::npos);
+  ExpectNoSecret(c.status());
 }
 
 // --- ResolveHttpHeader ----------------------------------------------------
