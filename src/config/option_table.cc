@@ -5,6 +5,7 @@
 // the same way; only the context in the message differs.
 #include "config/option_table.h"
 
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "codec/block_codec.h"
@@ -200,12 +202,18 @@ const OptionSpec kOptions[] = {
              "a bare --compress) to 19 (small)",
      .field = &Options::compress, .default_text = "",
      .min = kMinCompressLevel, .max = kMaxCompressLevel,
-     .implicit = kDefaultCompressLevel},
+     .implicit = kDefaultCompressLevel, .algorithm = "zstd",
+     .algorithm_note = "usbd compresses with zstd only (s3backer's deflate "
+                       "is neither written nor read): use --compress, "
+                       "--compress=zstd or --compress=LEVEL"},
     {.group = "Compression and encryption", .name = "encrypt",
      .kind = Kind::kFlag,
      .help = "encrypt each block with AES-256-GCM under a key derived from "
              "the password; needs one of the three options below",
-     .field = &Options::encrypt},
+     .field = &Options::encrypt, .algorithm = "aes-256-gcm",
+     .algorithm_note = "usbd encrypts with AES-256-GCM only (s3backer's "
+                       "CBC ciphers are neither written nor read): use "
+                       "--encrypt or --encrypt=aes-256-gcm"},
     {.group = "Compression and encryption", .name = "passwordFile",
      .kind = Kind::kString, .value_name = "FILE",
      .help = "read the password from the first line of FILE",
@@ -501,8 +509,31 @@ Status CheckSectorSize(const std::string& text) {
   return Status::Ok();
 }
 
+// For an option with an algorithm name: nullopt when `text` is no name
+// (a number or a boolean, parsed as usual), else "on" or the refusal.
+std::optional<Status> MatchAlgorithm(const OptionSpec& spec,
+                                     const std::string& text) {
+  if (spec.algorithm == nullptr || text.empty() ||
+      !std::isalpha(static_cast<unsigned char>(text[0])) ||
+      ParseBool(text).ok()) {
+    return std::nullopt;
+  }
+  if (strcasecmp(text.c_str(), spec.algorithm) == 0) return Status::Ok();
+  const std::string level = spec.kind == Kind::kLevel
+                                ? "a level (" + std::to_string(spec.min) +
+                                      " to " + std::to_string(spec.max) + "), "
+                                : "";
+  return Status::Invalid(Quote(text) + " is not " + level + "a boolean or '" +
+                         spec.algorithm + "': " + spec.algorithm_note);
+}
+
 // Converts `text` for `spec`; the message names the value, not the option.
 Result<Value> ParseValue(const OptionSpec& spec, const std::string& text) {
+  if (std::optional<Status> named = MatchAlgorithm(spec, text)) {
+    if (!named->ok()) return *named;
+    if (spec.kind == Kind::kFlag) return Value(true);
+    return Value(spec.implicit);
+  }
   switch (spec.kind) {
     case Kind::kFlag: {
       Result<bool> b = ParseBool(text);

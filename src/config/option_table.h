@@ -72,6 +72,12 @@ struct OptionSpec {
   Status (*check)(const std::string&) = nullptr;       // Kind::kString
   Status (*check_secret)(std::string_view) = nullptr;  // secret options
   uint64_t implicit = 0;                               // Kind::kLevel
+  // Kind::kFlag, kLevel: the one algorithm name also accepted as the value
+  // (s3backer's --compress=ALGORITHM, --encrypt=CIPHER), meaning "on"
+  // (kLevel: `implicit`); any other name is refused with `algorithm_note`,
+  // which says what usbd does instead.
+  const char* algorithm = nullptr;
+  const char* algorithm_note = nullptr;
 };
 
 std::span<const OptionSpec> AllOptions();

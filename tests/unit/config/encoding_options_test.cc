@@ -63,8 +63,10 @@ TEST(CompressOptionTest, BadLevelsNameOptionAndValue) {
   EXPECT_EQ(Parse({"--compress=20", "--memory", "--size=1M", "m"}).error(),
             "--compress: '20' is out of range (1 to 19)");
   EXPECT_EQ(Parse({"--compress=fast", "--memory", "--size=1M", "m"}).error(),
-            "--compress: 'fast' is not a level (1 to 19) or a boolean (true "
-            "or false)");
+            "--compress: 'fast' is not a level (1 to 19), a boolean or "
+            "'zstd': usbd compresses with zstd only (s3backer's deflate is "
+            "neither written nor read): use --compress, --compress=zstd or "
+            "--compress=LEVEL");
   EXPECT_FALSE(Parse({"--compress=99999999999999999999999", "--memory",
                       "--size=1M", "m"})
                    .ok());

@@ -123,6 +123,38 @@ TEST(S3backerOptionsTest, RefusedOnesSayWhy) {
       << f.error();
 }
 
+// s3backer's algorithm names: the one usbd has means "on"; the others are
+// refused with what usbd does instead (never silently something else).
+TEST(S3backerOptionsTest, AlgorithmNamesOfCompressAndEncrypt) {
+  Parsed zstd = Parse({"--memory", "--size=1M", "--compress=zstd", "m"});
+  ASSERT_TRUE(zstd.ok()) << zstd.error();
+  EXPECT_EQ(
+      zstd.options.compress,
+      Parse({"--memory", "--size=1M", "--compress", "m"}).options.compress);
+  EXPECT_NE(zstd.options.compress, 0u);
+  Parsed deflate = Parse({"--memory", "--size=1M", "--compress=deflate", "m"});
+  ASSERT_FALSE(deflate.ok());
+  EXPECT_NE(deflate.error().find("usbd compresses with zstd only"),
+            std::string::npos)
+      << deflate.error();
+  EXPECT_EQ(
+      Parse({"--memory", "--size=1M", "--compress=7", "m"}).options.compress,
+      7u)
+      << "a level still works";
+
+  Parsed gcm = Parse(
+      {"--memory", "--size=1M", "--encrypt=AES-256-GCM", "--password=pw", "m"});
+  ASSERT_TRUE(gcm.ok()) << gcm.error();
+  EXPECT_TRUE(gcm.options.encrypt);
+  Parsed cbc = Parse(
+      {"--memory", "--size=1M", "--encrypt=AES-128-CBC", "--password=pw", "m"});
+  ASSERT_FALSE(cbc.ok());
+  EXPECT_NE(cbc.error().find("AES-256-GCM only"), std::string::npos)
+      << cbc.error();
+  TempFile file("--compress=deflate\n--memory\n--size=1M\n");
+  EXPECT_FALSE(ParseWithFile(file, {"m"}).ok()) << "the same in a file";
+}
+
 // Every long option of s3backer's man page is a usbd option or has an
 // answer: none is "unknown" or "not expected".
 TEST(S3backerOptionsTest, EveryS3backerOptionHasAnAnswer) {
