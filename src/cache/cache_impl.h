@@ -63,6 +63,9 @@ class CacheStore : public BlockStore {
                     std::span<uint8_t> out, bool* retry);
   void DropDamaged(uint64_t block, uint64_t gen, uint32_t slot,
                    const std::string& why);
+  // Write() without --blockCacheSync's wait.
+  Status WriteCached(uint64_t block, uint32_t offset,
+                     std::span<const uint8_t> data);
   Status WritePartial(Lock& lock, uint64_t block, uint32_t offset,
                       std::span<const uint8_t> data);
   Status WriteNewSlot(Lock& lock, uint64_t block,

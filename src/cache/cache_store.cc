@@ -300,6 +300,14 @@ Status CacheStore::LoadBlock(Lock& lock, uint64_t block, uint32_t offset,
 
 Status CacheStore::Write(uint64_t block, uint32_t offset,
                          std::span<const uint8_t> data) {
+  Status status = WriteCached(block, offset, data);
+  // --blockCacheSync (s3backer's meaning): a write returns once stored.
+  if (status.ok() && options_.sync) status = WaitUploaded();
+  return status;
+}
+
+Status CacheStore::WriteCached(uint64_t block, uint32_t offset,
+                               std::span<const uint8_t> data) {
   if (inner_caps_.read_only) {
     return Status::Error(EPERM, "volume is read-only");
   }
@@ -433,8 +441,13 @@ Status CacheStore::Trim(uint64_t block) {
   if (inner_caps_.read_only) {
     return Status::Error(EPERM, "volume is read-only");
   }
-  std::lock_guard block_lock(BlockLock(block));
-  return MakeZero(block);
+  Status status;
+  {
+    std::lock_guard block_lock(BlockLock(block));
+    status = MakeZero(block);
+  }
+  if (status.ok() && options_.sync) status = WaitUploaded();
+  return status;
 }
 
 // Trims, and whole-block writes of zeros: the block becomes a zero entry

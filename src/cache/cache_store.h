@@ -79,9 +79,11 @@ struct CacheOptions {
   std::string block_cache_file;      // --blockCacheFile; "" = memory only
   std::chrono::milliseconds write_delay{250};  // --blockCacheWriteDelay
   unsigned threads = 20;                       // --blockCacheThreads
-  uint32_t max_dirty = 0;      // --blockCacheMaxDirty; 0 = the cache size
-  bool sync = false;           // --blockCacheSync
-  uint64_t num_protected = 0;  // --blockCacheNumProtected, in blocks
+  uint32_t max_dirty = 0;  // --blockCacheMaxDirty; 0 = the cache size
+  // --blockCacheSync (s3backer's meaning): every write and trim returns
+  // only once the store holds it (write-through); FLUSH also waits.
+  bool sync = false;
+  uint64_t num_protected = 0;            // --blockCacheNumProtected, in blocks
   std::chrono::milliseconds timeout{0};  // --blockCacheTimeout; 0 = none
   uint32_t read_ahead = 32;              // --readAhead, in blocks; 0 = off
   uint32_t read_ahead_trigger = 2;       // --readAheadTrigger, in blocks

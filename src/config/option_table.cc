@@ -299,7 +299,8 @@ const OptionSpec kOptions[] = {
              "size",
      .field = &Options::block_cache_max_dirty, .min = 0, .max = 1u << 30},
     {.group = "Block cache", .name = "blockCacheSync", .kind = Kind::kFlag,
-     .help = "FLUSH also waits until the dirty blocks are uploaded",
+     .help = "write-through, as s3backer's: every write returns only once "
+             "uploaded",
      .field = &Options::block_cache_sync},
     {.group = "Block cache", .name = "blockCacheDiscardDirty",
      .kind = Kind::kFlag,

@@ -326,12 +326,25 @@ TEST_F(CacheStoreTest, MemoryCacheFlushWaitsForUploads) {
   EXPECT_EQ(store_.Peek(13), Filled(kBlock, 0x13));
 }
 
+// --blockCacheSync is s3backer's write-through: the write itself waits.
+TEST_F(CacheStoreTest, SyncWriteReturnsOnlyOnceTheStoreHasIt) {
+  CacheOptions o = Options();
+  o.sync = true;
+  o.write_delay = milliseconds(10000);
+  Open(o);
+  WriteBlock(15, 0x15);
+  EXPECT_EQ(store_.Peek(15), Filled(kBlock, 0x15)) << "without a FLUSH";
+  ASSERT_TRUE(cache_->Trim(15).ok());
+  EXPECT_NE(store_.Peek(15), Filled(kBlock, 0x15)) << "the trim is stored too";
+}
+
 TEST_F(CacheStoreTest, SyncFlushReportsAFailedUpload) {
   CacheOptions o = Options();
   o.sync = true;
   Open(o);
   store_.fail_writes = 1000;
-  WriteBlock(14, 0x14);
+  // The write is cached but not stored: it says so.
+  EXPECT_EQ(cache_->Write(14, 0, Filled(kBlock, 0x14)).code(), EIO);
   EXPECT_EQ(cache_->Flush().code(), EIO);
   store_.fail_writes = 0;
   FlushCache();
