@@ -180,6 +180,13 @@ int Run(Options options) {
     kernel_options.connections = options.nbd_connections;
     kernel_options.threads_per_connection = options.nbd_threads;
     kernel_options.block_size = static_cast<uint32_t>(options.nbd_block_size);
+    // s3backer served its volumes as a file on a loop device (512-byte
+    // sectors), so their file systems may have blocks smaller than the
+    // 4096 default, which the kernel would refuse to mount.
+    if (kernel_options.block_size == 0 && volume &&
+        volume->metadata().AdoptedFrom() == "s3backer") {
+      kernel_options.block_size = 512;
+    }
     kernel_options.timeout_seconds = options.nbd_timeout;
     kernel_options.dead_conn_timeout_seconds = options.nbd_dead_conn_timeout;
     if (options.nbd_ioctl) {

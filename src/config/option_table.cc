@@ -261,7 +261,8 @@ const OptionSpec kOptions[] = {
     {.group = "Kernel device (--nbd)", .name = "nbdBlockSize",
      .kind = Kind::kSize, .value_name = "SIZE",
      .help = "the device's sector size, a power of two from 512 to 4096; "
-             "0: 4096, or --blockSize if smaller",
+             "0: 4096, or --blockSize if smaller (512 for a volume adopted "
+             "from s3backer)",
      .field = &Options::nbd_block_size, .check = CheckSectorSize},
     {.group = "Kernel device (--nbd)", .name = "nbdTimeout",
      .kind = Kind::kUint, .value_name = "SECS",

@@ -79,7 +79,15 @@ Status CheckBeforeStart(const Options& options) {
         CheckWritableFile(options.block_cache_file, "--blockCacheFile"));
     USBD_RETURN_IF_ERROR(CheckWritableFile(options.block_cache_file + ".lmdb",
                                            "--blockCacheFile"));
-    USBD_RETURN_IF_ERROR(CheckCacheSpace(options, options.block_size));
+    // With a block size known before the volume is read. Without
+    // --blockSize, a remote volume's comes from its metadata or from
+    // s3backer's blocks (often not the default), so main() checks only
+    // once the volume is open (a volume it creates then stays created).
+    const bool remote = options.store() == StoreKind::kS3 ||
+                        options.store() == StoreKind::kHttp;
+    if (options.block_size_given || !remote) {
+      USBD_RETURN_IF_ERROR(CheckCacheSpace(options, options.block_size));
+    }
   }
   if (!options.nbd) {
     USBD_RETURN_IF_ERROR(nbd::CheckListenAddress(options.listen));

@@ -17,7 +17,9 @@ namespace usbd {
 //    with --readOnly (and a warning), refused without it.
 //  - --blockCacheFile: the file (and its ".lmdb" index), if they exist,
 //    are regular files usbd can read and write; otherwise their directory
-//    exists and usbd can create files in it; CheckCacheSpace().
+//    exists and usbd can create files in it; CheckCacheSpace() with
+//    --blockSize (S3 and HTTP without --blockSize: not here, since the
+//    volume's own block size is read later; main() checks then).
 //  - --listen (not with --nbd): nbd::CheckListenAddress().
 // First logs the warnings of WarnAboutExposure(). Returns the first
 // problem, one line naming the option and the path.

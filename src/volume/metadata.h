@@ -149,6 +149,14 @@ struct VolumeMetadata {
   // "x-" keys read from the object, kept on rewrite, in their order.
   std::vector<std::pair<std::string, std::string>> extra;
 
+  // The x-adopted-from entry ("s3backer"), or "".
+  std::string AdoptedFrom() const {
+    for (const auto& [name, value] : extra) {
+      if (name == "x-adopted-from") return value;
+    }
+    return "";
+  }
+
   Geometry geometry() const {
     return {block_size, block_size == 0 ? 0 : size / block_size};
   }
