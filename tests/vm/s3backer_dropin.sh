@@ -13,6 +13,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../integration/lib.sh"
 source "$HERE/../integration/servers.sh"
+source "$HERE/unit_rootfs.sh"
 require_tool s3backer
 require_tool fusermount
 require_tool mkfs.ext4
@@ -51,18 +52,8 @@ wait $S3B_PID || fail "s3backer exited with an error"
 echo "s3backer stored $(moto_list_keys s3b | wc -l) objects"
 
 # 2. The administrator's change: the program name in the unit's command.
-UNIT="$top_srcdir/contrib/usbd-nbd@.service"
-FSTAB_LINE=$(grep -m 1 '^/dev/nbd0 ' "$top_srcdir/contrib/fstab.example") ||
-  fail "no /dev/nbd0 line in contrib/fstab.example"
 ROOTFS=$TMP/rootfs
-SYSTEM=$ROOTFS/etc/systemd/system
-mkdir -p "$ROOTFS/usr/sbin" "$ROOTFS/etc/usbd" "$SYSTEM" "$ROOTFS/srv/data"
-cp "$USBD" "$ROOTFS/usr/sbin/usbd"
-cp "$UNIT" "$SYSTEM/"
-for target in $(sed -n 's/^WantedBy=//p' "$UNIT"); do
-  mkdir -p "$SYSTEM/$target.wants"
-  ln -s ../usbd-nbd@.service "$SYSTEM/$target.wants/usbd-nbd@nbd0.service"
-done
+unit_rootfs "$ROOTFS"
 install -m 600 "$MOTO_ACCESS_FILE" "$ROOTFS/etc/usbd/s3.passwd"
 cat >"$ROOTFS/etc/usbd/nbd0.conf" <<EOF
 # s3backer's NBD settings (README_nbd.md), one flag per line
@@ -82,7 +73,6 @@ cat >"$ROOTFS/etc/usbd/nbd0.conf" <<EOF
 EOF
 echo "USBD_VOLUME=s3b" >"$ROOTFS/etc/usbd/nbd0.env"
 cp "$TMP/s3backer.sums" "$ROOTFS/etc/usbd/s3backer.sums"
-echo "$FSTAB_LINE" >"$ROOTFS/etc/fstab"
 truncate -s 256M "$TMP/disk.img"
 mkfs.ext4 -q -F "$TMP/disk.img" || fail "mkfs.ext4 on the disk image"
 

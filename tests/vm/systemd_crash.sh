@@ -13,25 +13,15 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../integration/lib.sh"
 source "$HERE/../integration/servers.sh"
+source "$HERE/unit_rootfs.sh"
 require_nginx
 require_tool mkfs.ext4
 start_nginx_dav
 
-UNIT="$top_srcdir/contrib/usbd-nbd@.service"
-FSTAB_LINE=$(grep -m 1 '^/dev/nbd0 ' "$top_srcdir/contrib/fstab.example") ||
-  fail "no /dev/nbd0 line in contrib/fstab.example"
-
 # What an administrator does (usbd(8), EXAMPLES): install usbd and the unit,
 # write nbd0.conf and nbd0.env, enable the unit, add the fstab line.
 ROOTFS=$TMP/rootfs
-SYSTEM=$ROOTFS/etc/systemd/system
-mkdir -p "$ROOTFS/usr/sbin" "$ROOTFS/etc/usbd" "$SYSTEM"
-cp "$USBD" "$ROOTFS/usr/sbin/usbd"
-cp "$UNIT" "$SYSTEM/"
-for target in $(sed -n 's/^WantedBy=//p' "$UNIT"); do
-  mkdir -p "$SYSTEM/$target.wants"
-  ln -s ../usbd-nbd@.service "$SYSTEM/$target.wants/usbd-nbd@nbd0.service"
-done
+unit_rootfs "$ROOTFS"
 cat >"$ROOTFS/etc/usbd/nbd0.conf" <<EOF
 [usbd]
 httpStore = true
@@ -44,9 +34,6 @@ blockCacheSize = 4096
 blockCacheWriteDelay = 10000
 EOF
 echo "USBD_VOLUME=vm/vol1" >"$ROOTFS/etc/usbd/nbd0.env"
-mkdir -p "$ROOTFS/srv/data"
-echo "$FSTAB_LINE" >"$ROOTFS/etc/fstab"
-echo "fstab: $FSTAB_LINE"
 
 # The persistent disk (/persist in the VM): the cache file, and the list of
 # fsynced files, survive the power cut.
