@@ -1,6 +1,10 @@
 #include "nbd/connection.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -79,11 +83,37 @@ Connection::Connection(Fd socket, Frontend* frontend, const ExportInfo& info,
     : socket_(std::move(socket)),
       frontend_(frontend),
       info_(info),
-      threads_(std::max(1u, threads)) {}
+      threads_(std::max(1u, threads)),
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
-void Connection::Stop() {
+void Connection::Stop(bool refuse_unread) {
+  // A client still in the handshake has no requests to answer.
+  if (refuse_unread && wake_.valid() && transmitting_) {
+    // Only what is in the socket now: a client that keeps sending does not
+    // hold the stop up.
+    int pending = 0;
+    if (::ioctl(socket_.get(), FIONREAD, &pending) != 0) pending = 0;
+    refuse_budget_ = pending;
+    refuse_unread_ = true;
+    stopped_ = true;
+    // A request cut short in the socket must not block the reader forever.
+    timeval limit{1, 0};
+    ::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof one);
+    return;
+  }
   stopped_ = true;
   ::shutdown(socket_.get(), SHUT_RD);
+}
+
+bool Connection::WaitForRequest() {
+  if (stopped_) return false;
+  if (!wake_.valid()) return true;
+  pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+  while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
+  }
+  return !stopped_;
 }
 
 void Connection::Serve() {
@@ -96,6 +126,7 @@ void Connection::Serve() {
     return;
   }
   session_ = *session;
+  transmitting_ = true;
   LogDebug(std::string("client connected, structured replies ") +
            (session_.structured_replies ? "on" : "off"));
   std::vector<std::thread> helpers;
@@ -116,7 +147,19 @@ void Connection::WorkerLoop() {
 
 bool Connection::ReadRequest(Request* request, std::vector<uint8_t>* payload) {
   std::lock_guard lock(read_mu_);
-  if (draining_ || stopped_) return false;
+  if (draining_) return false;
+  bool refusing = false;
+  if (!WaitForRequest()) {
+    if (!refuse_unread_) return false;
+    // Stopping: only what the client sent already, each answered ESHUTDOWN.
+    pollfd ready{socket_.get(), POLLIN, 0};
+    if (refuse_budget_ <= 0 || ::poll(&ready, 1, 0) <= 0 ||
+        !(ready.revents & POLLIN)) {
+      draining_ = true;
+      return false;
+    }
+    refusing = true;
+  }
   uint8_t header[kRequestSize];
   Status status = ReadAll(socket_.get(), header);
   if (!status.ok()) {
@@ -138,7 +181,11 @@ bool Connection::ReadRequest(Request* request, std::vector<uint8_t>* payload) {
     draining_ = true;
     return false;
   }
-  request->error = Validate(*request);
+  request->error = refusing ? ESHUTDOWN : Validate(*request);
+  if (refusing) {
+    refuse_budget_ -= static_cast<int64_t>(
+        kRequestSize + (request->type == kCmdWrite ? request->length : 0));
+  }
   if (request->type == kCmdWrite) {
     if (request->length > kMaxPayload) {
       status = Drain(socket_.get(), request->length);

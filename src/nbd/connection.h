@@ -37,7 +37,12 @@ class Connection {
   void Serve();
 
   // From any thread: stop reading requests; in-flight ones still complete.
-  void Stop();
+  // With `refuse_unread` (a server stopping, SIGTERM), the requests already
+  // sent but not read yet are read and answered ESHUTDOWN, as the NBD spec
+  // suggests, instead of left without a reply. Without it (the kernel's
+  // connections, whose queued requests a restarted usbd must serve), they
+  // stay unread.
+  void Stop(bool refuse_unread = false);
 
  private:
   struct Request {
@@ -52,6 +57,9 @@ class Connection {
   void WorkerLoop();
   // Reads the next request under the read lock; false when draining.
   bool ReadRequest(Request* request, std::vector<uint8_t>* payload);
+  // Waits until the socket has something to read or Stop(true) is called;
+  // false once stopped.
+  bool WaitForRequest();
   int Validate(const Request& request) const;
   void Process(const Request& request, std::vector<uint8_t>* buffer);
 
@@ -72,6 +80,11 @@ class Connection {
   std::mutex read_mu_;     // guards reading from socket_
   bool draining_ = false;  // guarded by read_mu_
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> refuse_unread_{false};
+  std::atomic<bool> transmitting_{false};  // the handshake is done
+  // Bytes in the socket at Stop(true): how much is answered ESHUTDOWN.
+  std::atomic<int64_t> refuse_budget_{0};
+  Fd wake_;  // eventfd: Stop(true) wakes the reader waiting in poll()
   std::mutex write_mu_;        // guards writing to socket_
   bool write_failed_ = false;  // guarded by write_mu_
 };

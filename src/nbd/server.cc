@@ -77,7 +77,7 @@ Result<int> Serve(const ServerOptions& options, Frontend* frontend,
   }
   LogInfo("signal " + std::to_string(signal_number) +
           ": stopping; finishing requests in flight");
-  for (Slot& slot : slots) slot.connection->Stop();
+  for (Slot& slot : slots) slot.connection->Stop(/*refuse_unread=*/true);
   JoinFinished(&slots, true);
   return signal_number;
 }

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "nbd/protocol.h"
@@ -13,13 +17,55 @@
 namespace usbd::nbd {
 namespace {
 
+// Once closed, holds every Read until Open(), counting the reads waiting.
+class GateStore : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Status Read(uint64_t block, uint32_t offset,
+              std::span<uint8_t> out) override {
+    {
+      std::unique_lock lock(mu_);
+      if (!open_) ++waiting_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+    }
+    return ForwardingStore::Read(block, offset, out);
+  }
+  bool WaitForReads(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10),
+                        [&] { return waiting_ >= n; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int waiting_ = 0;
+  bool open_ = true;
+};
+
 class ConnectionTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(false); }
-  void TearDown() override { Finish(); }
+  void TearDown() override {
+    gate_->Open();
+    Finish();
+  }
 
   void Start(bool read_only) {
-    store_ = NewMemoryStore({{4096, 256}, read_only});
+    auto gate =
+        std::make_unique<GateStore>(NewMemoryStore({{4096, 256}, read_only}));
+    gate_ = gate.get();
+    store_ = std::move(gate);
     ASSERT_TRUE(store_->Start().ok());
     frontend_ = std::make_unique<Frontend>(store_.get());
     info_.name = "vol";
@@ -119,6 +165,7 @@ class ConnectionTest : public ::testing::Test {
   }
 
   std::unique_ptr<BlockStore> store_;
+  GateStore* gate_ = nullptr;  // store_, as a GateStore
   std::unique_ptr<Frontend> frontend_;
   ExportInfo info_;
   Fd client_;
@@ -253,6 +300,36 @@ TEST_F(ConnectionTest, UnknownCommandAndFlagsAreInvalid) {
   EXPECT_EQ(ReceiveSimpleReply(), kErrInval);
   SendRequest(kCmdBlockStatus, 0, 512);  // no meta context selected
   EXPECT_EQ(ReceiveSimpleReply(), kErrInval);
+}
+
+// A server stopping (SIGTERM) answers the requests still unread in the
+// socket with ESHUTDOWN, after finishing those in flight.
+TEST_F(ConnectionTest, RequestsUnreadAtAStopAreAnsweredEshutdown) {
+  Go();
+  gate_->Close();
+  for (uint64_t cookie = 1; cookie <= 4; ++cookie) {
+    // One per worker, each held in the store (distinct blocks).
+    SendRequest(kCmdRead, (cookie - 1) * 4096, 512, 0, cookie);
+  }
+  ASSERT_TRUE(gate_->WaitForReads(4)) << "the reads did not reach the store";
+  SendRequest(kCmdRead, 8 * 4096, 512, 0, 5);  // no worker free to read these
+  SendRequest(kCmdFlush, 0, 0, 0, 6);
+  connection_->Stop(/*refuse_unread=*/true);
+  gate_->Open();
+  std::map<uint64_t, uint32_t> errors;
+  for (int i = 0; i < 6; ++i) {
+    auto header = Receive(16);
+    ASSERT_EQ(Get32(header.data()), kSimpleReplyMagic);
+    const uint64_t cookie = Get64(header.data() + 8);
+    errors[cookie] = Get32(header.data() + 4);
+    if (errors[cookie] == 0 && cookie <= 5) Receive(512);
+  }
+  for (uint64_t cookie = 1; cookie <= 4; ++cookie) {
+    EXPECT_EQ(errors[cookie], 0u) << "in flight: " << cookie;
+  }
+  EXPECT_EQ(errors[5], kErrShutdown);
+  EXPECT_EQ(errors[6], kErrShutdown);
+  EXPECT_TRUE(ServerClosed());
 }
 
 TEST_F(ConnectionTest, OversizedWriteIsDrainedAndRefused) {
