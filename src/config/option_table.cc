@@ -85,6 +85,11 @@ const OptionSpec kOptions[] = {
      .value_name = "ALG",
      .help = "server-side encryption of new objects: AES256 or aws:kms",
      .field = &Options::sse, .stores = kS3, .check = &CheckSse},
+    {.group = "S3", .name = "sse-key-id", .kind = Kind::kString,
+     .value_name = "ID",
+     .help = "the KMS key of --sse=aws:kms, as s3backer's --sse-key-id; "
+             "empty: the bucket's default key",
+     .field = &Options::sse_key_id, .stores = kS3},
     {.group = "S3", .name = "accessType", .kind = Kind::kString,
      .value_name = "ACL",
      .help = "canned ACL of new objects (private, public-read, "

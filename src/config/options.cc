@@ -140,6 +140,9 @@ Status CheckModes(const CommandLine& cli, const Options& o) {
   if (o.debug && o.quiet) {
     return Status::Invalid("--debug and --quiet cannot be used together");
   }
+  if (!o.sse_key_id.empty() && o.sse != "aws:kms") {
+    return Status::Invalid("--sse-key-id needs --sse=aws:kms");
+  }
   if (!cli.has_bucket) {
     return Status::Invalid(std::string("missing BUCKET (usage: ") + kUsage +
                            ")");

@@ -59,6 +59,7 @@ struct Options {
   bool ssl = false;                     // --ssl: already folded into base_url
   std::string storage_class;            // --storageClass ("": none)
   std::string sse;                      // --sse: "", AES256, aws:kms...
+  std::string sse_key_id;               // --sse-key-id (with aws:kms)
   std::string access_type = "private";  // --accessType, canned ACL ("": none)
   std::string auth_version = "aws4";    // --authVersion: only aws4
   bool list_blocks = false;             // --listBlocks

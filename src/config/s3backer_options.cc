@@ -63,9 +63,6 @@ const S3backerOption kOptions[] = {
     {"sharedDiskMode", false, kRefused,
      "usbd does not serve one volume from several hosts at once (its cache "
      "and mount token assume one writer)"},
-    {"sse-key-id", true, kRefused,
-     "customer-supplied server-side encryption keys are not supported yet "
-     "(--sse=AES256 is)"},
     {"statsFileMirror", true, kRefused,
      "usbd has no statistics file; send SIGUSR1 for its counters in the log"},
     {"statsFileMirrorInterval", true, kRefused,

@@ -106,6 +106,10 @@ class S3ObjectStore : public ObjectStore {
     if (!options_.sse.empty()) {
       headers.emplace_back("x-amz-server-side-encryption", options_.sse);
     }
+    if (!options_.sse_key_id.empty()) {
+      headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id",
+                           options_.sse_key_id);
+    }
     if (!options_.access_type.empty()) {
       headers.emplace_back("x-amz-acl", options_.access_type);
     }

@@ -35,12 +35,15 @@ namespace usbd {
 struct S3StoreOptions {
   // --baseURL: scheme://host[:port]/[path/]; http or https.
   std::string base_url = "https://s3.amazonaws.com/";
-  std::string bucket;                   // required
-  std::string region = "us-east-1";     // --region
-  bool virtual_host = false;            // --vhost
-  AwsCredentials credentials;           // required; the caller reads them
-  std::string storage_class;            // --storageClass -> x-amz-storage-class
-  std::string sse;                      // --sse -> x-amz-server-side-encryption
+  std::string bucket;                // required
+  std::string region = "us-east-1";  // --region
+  bool virtual_host = false;         // --vhost
+  AwsCredentials credentials;        // required; the caller reads them
+  std::string storage_class;         // --storageClass -> x-amz-storage-class
+  std::string sse;                   // --sse -> x-amz-server-side-encryption
+  // --sse-key-id -> x-amz-server-side-encryption-aws-kms-key-id (with
+  // sse "aws:kms"; empty: the bucket's default KMS key).
+  std::string sse_key_id;
   std::string access_type = "private";  // --accessType -> x-amz-acl; "": none
   // max-keys per ListObjectsV2 page (1..1000); small values only for tests.
   int list_page_size = 1000;

@@ -43,6 +43,7 @@ Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options) {
       s3.credentials = std::move(credentials).value();
       s3.storage_class = options.storage_class;
       s3.sse = options.sse;
+      s3.sse_key_id = options.sse_key_id;
       s3.access_type = options.access_type;
       s3.http = CurlOptionsFor(options);
       return NewS3ObjectStore(std::move(s3));

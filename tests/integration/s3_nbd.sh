@@ -203,6 +203,22 @@ HOME="$TMP/awshome" AWS_SHARED_CREDENTIALS_FILE= AWS_PROFILE=moto \
 expect_op ok "$prof_URI" read 0 $((2 * MIB)) "$TMP/in.raw"
 stop_named prof
 
+# --sse=aws:kms with --sse-key-id (s3backer's option): every object usbd
+# writes names that KMS key.
+moto_create_bucket kmsvol
+start_named kms "${S3[@]}" --size=4M --blockSize=64k --sse=aws:kms \
+  --sse-key-id=usbd-key-1 kmsvol
+expect_op ok "$kms_URI" write 0 65536
+stop_named kms
+block_key=$(moto_list_keys kmsvol | grep -m 1 -x '[0-9a-f]\{8\}') ||
+  fail "no block object in bucket kmsvol"
+for key in "$block_key" usbd-volume; do
+  kms_key=$(moto_aws s3api head-object --bucket kmsvol --key "$key" \
+    --query SSEKMSKeyId)
+  [ "$kms_key" = usbd-key-1 ] ||
+    fail "object $key of the --sse-key-id volume names KMS key '$kms_key'"
+done
+
 # --- 5. Faults, through the proxy ----------------------------------------------
 FSIZE=$((16 * MIB))
 FBS=$((256 * KIB))

@@ -155,6 +155,15 @@ TEST(S3backerOptionsTest, AlgorithmNamesOfCompressAndEncrypt) {
   EXPECT_FALSE(ParseWithFile(file, {"m"}).ok()) << "the same in a file";
 }
 
+TEST(S3backerOptionsTest, SseKeyIdGoesWithAwsKms) {
+  Parsed kms = Parse({"--sse=aws:kms", "--sse-key-id=k1", "bkt"});
+  ASSERT_TRUE(kms.ok()) << kms.error();
+  EXPECT_EQ(kms.options.sse_key_id, "k1");
+  EXPECT_EQ(Parse({"--sse=AES256", "--sse-key-id=k1", "bkt"}).error(),
+            "--sse-key-id needs --sse=aws:kms");
+  EXPECT_FALSE(Parse({"--sse-key-id=k1", "bkt"}).ok());
+}
+
 // Every long option of s3backer's man page is a usbd option or has an
 // answer: none is "unknown" or "not expected".
 TEST(S3backerOptionsTest, EveryS3backerOptionHasAnAnswer) {
