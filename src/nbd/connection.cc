@@ -1,10 +1,7 @@
 #include "nbd/connection.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -83,37 +80,21 @@ Connection::Connection(Fd socket, Frontend* frontend, const ExportInfo& info,
     : socket_(std::move(socket)),
       frontend_(frontend),
       info_(info),
-      threads_(std::max(1u, threads)),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+      threads_(std::max(1u, threads)) {}
 
 void Connection::Stop(bool refuse_unread) {
-  // A client still in the handshake has no requests to answer.
-  if (refuse_unread && wake_.valid() && transmitting_) {
-    // Only what is in the socket now: a client that keeps sending does not
-    // hold the stop up.
+  if (refuse_unread) {
+    // Only what is in the socket now: over TCP a client may go on sending
+    // after SHUT_RD, and must not hold the stop up.
     int pending = 0;
     if (::ioctl(socket_.get(), FIONREAD, &pending) != 0) pending = 0;
     refuse_budget_ = pending;
     refuse_unread_ = true;
-    stopped_ = true;
-    // A request cut short in the socket must not block the reader forever.
-    timeval limit{1, 0};
-    ::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    uint64_t one = 1;
-    (void)!::write(wake_.get(), &one, sizeof one);
-    return;
   }
   stopped_ = true;
+  // Wakes a reader blocked in read(); what was queued before stays
+  // readable (then end of file), for the ESHUTDOWN answers.
   ::shutdown(socket_.get(), SHUT_RD);
-}
-
-bool Connection::WaitForRequest() {
-  if (stopped_) return false;
-  if (!wake_.valid()) return true;
-  pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-  while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
-  }
-  return !stopped_;
 }
 
 void Connection::Serve() {
@@ -126,7 +107,6 @@ void Connection::Serve() {
     return;
   }
   session_ = *session;
-  transmitting_ = true;
   LogDebug(std::string("client connected, structured replies ") +
            (session_.structured_replies ? "on" : "off"));
   std::vector<std::thread> helpers;
@@ -148,18 +128,9 @@ void Connection::WorkerLoop() {
 bool Connection::ReadRequest(Request* request, std::vector<uint8_t>* payload) {
   std::lock_guard lock(read_mu_);
   if (draining_) return false;
-  bool refusing = false;
-  if (!WaitForRequest()) {
-    if (!refuse_unread_) return false;
-    // Stopping: only what the client sent already, each answered ESHUTDOWN.
-    pollfd ready{socket_.get(), POLLIN, 0};
-    if (refuse_budget_ <= 0 || ::poll(&ready, 1, 0) <= 0 ||
-        !(ready.revents & POLLIN)) {
-      draining_ = true;
-      return false;
-    }
-    refusing = true;
-  }
+  // Stopping: only what the client sent already, each answered ESHUTDOWN.
+  const bool refusing = stopped_;
+  if (refusing && (!refuse_unread_ || refuse_budget_ <= 0)) return false;
   uint8_t header[kRequestSize];
   Status status = ReadAll(socket_.get(), header);
   if (!status.ok()) {

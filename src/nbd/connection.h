@@ -57,9 +57,6 @@ class Connection {
   void WorkerLoop();
   // Reads the next request under the read lock; false when draining.
   bool ReadRequest(Request* request, std::vector<uint8_t>* payload);
-  // Waits until the socket has something to read or Stop(true) is called;
-  // false once stopped.
-  bool WaitForRequest();
   int Validate(const Request& request) const;
   void Process(const Request& request, std::vector<uint8_t>* buffer);
 
@@ -81,10 +78,8 @@ class Connection {
   bool draining_ = false;  // guarded by read_mu_
   std::atomic<bool> stopped_{false};
   std::atomic<bool> refuse_unread_{false};
-  std::atomic<bool> transmitting_{false};  // the handshake is done
   // Bytes in the socket at Stop(true): how much is answered ESHUTDOWN.
   std::atomic<int64_t> refuse_budget_{0};
-  Fd wake_;  // eventfd: Stop(true) wakes the reader waiting in poll()
   std::mutex write_mu_;        // guards writing to socket_
   bool write_failed_ = false;  // guarded by write_mu_
 };
