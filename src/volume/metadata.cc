@@ -273,8 +273,12 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   std::optional<S3backerBlock> s3backer;
   std::string encoding, encoded_key;
   if (adopt) {
+    // The block found (its encoding) and block 0 (the geometry): one HEAD
+    // when they are the same object.
+    std::vector<std::string> keys = {(*block)->key};
     const std::string first = BlockObjectKey(c.prefix, (*block)->naming, 0);
-    for (const std::string& key : {(*block)->key, first}) {
+    if (first != keys[0]) keys.push_back(first);
+    for (const std::string& key : keys) {
       auto found = ReadS3backerBlock(c, key);
       if (!found.ok()) return found.status();
       if (found->size != 0) s3backer = *found;

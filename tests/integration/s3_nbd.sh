@@ -203,6 +203,17 @@ HOME="$TMP/awshome" AWS_SHARED_CREDENTIALS_FILE= AWS_PROFILE=moto \
 expect_op ok "$prof_URI" read 0 $((2 * MIB)) "$TMP/in.raw"
 stop_named prof
 
+# --blockCacheSync is write-through (s3backer's meaning): with uploads held
+# back a minute, the block is in the bucket when the write is answered,
+# without a FLUSH.
+moto_create_bucket syncvol
+start_named sync "${S3[@]}" --size=4M --blockSize=64k --blockCacheSize=16 \
+  --blockCacheWriteDelay=60000 --blockCacheSync syncvol
+expect_op ok "$sync_URI" write $((3 * 65536)) 65536
+moto_list_keys syncvol | grep -qx 00000003 ||
+  fail "--blockCacheSync: block 3 is not in the bucket when its write returned"
+stop_named sync
+
 # --sse=aws:kms with --sse-key-id (s3backer's option): every object usbd
 # writes names that KMS key.
 moto_create_bucket kmsvol
