@@ -1,15 +1,23 @@
 #include "config/arg_file.h"
 
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <optional>
+#include <string_view>
+
+#include "crypto/secret_key.h"
+#include "util/fd.h"
 
 namespace usbd::options_internal {
 namespace {
 
-std::string Trim(const std::string& line) {
+std::string Trim(std::string_view line) {
   size_t begin = 0, end = line.size();
   while (begin < end && std::isspace(static_cast<unsigned char>(line[begin]))) {
     ++begin;
@@ -18,11 +26,53 @@ std::string Trim(const std::string& line) {
          std::isspace(static_cast<unsigned char>(line[end - 1]))) {
     --end;
   }
-  return line.substr(begin, end - begin);
+  return std::string(line.substr(begin, end - begin));
 }
 
 bool Meaningful(const std::string& trimmed) {
   return !trimmed.empty() && trimmed[0] != '#';
+}
+
+// The file's lines, trimmed, without blank lines and comments. Read with
+// read(2), through no stdio buffer, and every temporary copy wiped: a line
+// may be a secret ("--password=..."), as in the INI reader.
+Result<std::vector<std::string>> ReadArguments(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return Status::Error(errno, "--configFile: cannot open '" + path +
+                                    "': " + std::strerror(errno));
+  }
+  std::string text;
+  struct Wipe {
+    std::string& text;
+    ~Wipe() { CleanseString(&text); }
+  } wipe{text};
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      OPENSSL_cleanse(chunk, sizeof chunk);
+      return Status::Error(errno, "--configFile: cannot read '" + path +
+                                      "': " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  OPENSSL_cleanse(chunk, sizeof chunk);
+  std::vector<std::string> args;
+  for (size_t begin = 0; begin < text.size();) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    std::string arg = Trim(std::string_view(text).substr(begin, end - begin));
+    if (Meaningful(arg)) {
+      args.push_back(std::move(arg));
+    } else {
+      CleanseString(&arg);
+    }
+    begin = end + 1;
+  }
+  return args;
 }
 
 // The path a --configFile flag at args[i] names, and how many arguments
@@ -64,22 +114,11 @@ Status Expand(const std::vector<std::string>& args, int depth,
                              std::to_string(kMaxArgumentFileDepth) +
                              " levels deep");
     }
-    std::ifstream in(path);
-    if (!in) {
-      return Status::Error(errno, "--configFile: cannot open '" + path +
-                                      "': " + std::strerror(errno));
-    }
-    std::vector<std::string> inner;
-    std::string line;
-    while (std::getline(in, line)) {
-      std::string arg = Trim(line);
-      if (Meaningful(arg)) inner.push_back(std::move(arg));
-    }
-    if (in.bad()) {
-      return Status::IoError("--configFile: cannot read '" + path + "'");
-    }
-    USBD_RETURN_IF_ERROR(
-        Expand(inner, depth + 1, out).WithContext("in --configFile " + path));
+    Result<std::vector<std::string>> inner = ReadArguments(path);
+    if (!inner.ok()) return inner.status();
+    Status expanded = Expand(*inner, depth + 1, out);
+    for (std::string& arg : *inner) CleanseString(&arg);
+    USBD_RETURN_IF_ERROR(expanded.WithContext("in --configFile " + path));
     i += static_cast<size_t>(flag->second - 1);
   }
   return Status::Ok();
@@ -88,13 +127,13 @@ Status Expand(const std::vector<std::string>& args, int depth,
 }  // namespace
 
 bool IsArgumentFile(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  while (in && std::getline(in, line)) {
-    std::string trimmed = Trim(line);
-    if (Meaningful(trimmed)) return trimmed[0] == '-';
-  }
-  return false;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  Result<std::vector<std::string>> args = ReadArguments(path);
+  if (!args.ok()) return false;
+  const bool dashed = !args->empty() && (*args)[0][0] == '-';
+  for (std::string& arg : *args) CleanseString(&arg);
+  return dashed;
 }
 
 Result<std::vector<std::string>> ExpandArgumentFiles(

@@ -221,6 +221,11 @@ httpHeader = Authorization: Bearer $TOKEN
 CONF
 chmod 600 "$TMP/usbd.conf"
 http_case http-configfile vol2 --configFile="$TMP/usbd.conf"
+# 2b. The same in s3backer's options file format (one argument a line).
+printf '%s\n' --encrypt "--password=$PASSWORD" \
+  "--httpHeader=Authorization: Bearer $TOKEN" >"$TMP/s3backer.conf"
+chmod 600 "$TMP/s3backer.conf"
+http_case http-s3backer-file vol3 --configFile="$TMP/s3backer.conf"
 
 # 3. S3: the secret key from --accessFile, the password from a file.
 start_moto
