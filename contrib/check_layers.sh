@@ -18,7 +18,7 @@ rank() {
     store) echo 1 ;;
     object | codec | retry | cache | nbd) echo 2 ;;
     crypto | kernel) echo 3 ;;
-    http | config) echo 4 ;;
+    http | config | s3backer) echo 4 ;;
     volume | daemon) echo 5 ;;
     stack) echo 6 ;;
     main) echo 7 ;;

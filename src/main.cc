@@ -98,7 +98,8 @@ int Run(Options options) {
     volume = std::move(opened).value();
   }
   Result<StackSpec> spec =
-      StackSpecFor(options, volume->metadata(), volume->TakeEncryption());
+      StackSpecFor(options, volume->metadata(), volume->TakeEncryption(),
+                   volume->S3backerBlocks());
   if (!spec.ok()) {
     LogError(spec.status().message());
     return 1;

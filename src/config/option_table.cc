@@ -194,17 +194,26 @@ const OptionSpec kOptions[] = {
      .field = &Options::compress, .default_text = "",
      .min = kMinCompressLevel, .max = kMaxCompressLevel,
      .implicit = kDefaultCompressLevel, .algorithm = "zstd",
-     .algorithm_note = "usbd compresses with zstd only (s3backer's deflate "
-                       "is neither written nor read): use --compress, "
-                       "--compress=zstd or --compress=LEVEL"},
+     .algorithm_note = "usbd compresses with zstd (and with deflate the "
+                       "volumes it adopted from s3backer): use --compress, "
+                       "--compress=zstd or --compress=LEVEL",
+     .s3backer_names = "deflate", .s3backer_field = &Options::s3backer_compress},
     {.group = "Compression and encryption", .name = "encrypt",
      .kind = Kind::kFlag,
      .help = "encrypt each block with AES-256-GCM under a key derived from "
              "the password; needs one of the three options below",
      .field = &Options::encrypt, .algorithm = "aes-256-gcm",
-     .algorithm_note = "usbd encrypts with AES-256-GCM only (s3backer's "
-                       "CBC ciphers are neither written nor read): use "
-                       "--encrypt or --encrypt=aes-256-gcm"},
+     .algorithm_note = "usbd encrypts with AES-256-GCM (and with s3backer's "
+                       "AES-128-CBC, AES-192-CBC or AES-256-CBC the volumes "
+                       "it adopted from s3backer): use --encrypt or "
+                       "--encrypt=aes-256-gcm",
+     .s3backer_names = "AES-128-CBC|AES-192-CBC|AES-256-CBC",
+     .s3backer_field = &Options::s3backer_cipher},
+    {.group = "Compression and encryption", .name = "keyLength",
+     .kind = Kind::kUint, .value_name = "BYTES",
+     .help = "s3backer's --keyLength, for a volume adopted from s3backer: "
+             "the length of its encryption key (0: the cipher's)",
+     .field = &Options::key_length, .min = 0, .max = 64},
     {.group = "Compression and encryption", .name = "passwordFile",
      .kind = Kind::kString, .value_name = "FILE",
      .help = "read the password from the first line of FILE",
@@ -490,9 +499,30 @@ Status ApplySecret(const OptionSpec& spec, std::string_view text,
   return Status::Ok();
 }
 
+// s3backer's name for the value of `spec` that `text` spells (any case),
+// or "".
+std::string MatchS3backerName(const OptionSpec& spec, const std::string& text) {
+  if (spec.s3backer_names == nullptr) return "";
+  std::string_view names = spec.s3backer_names;
+  while (!names.empty()) {
+    const size_t bar = std::min(names.find('|'), names.size());
+    const std::string name(names.substr(0, bar));
+    if (strcasecmp(name.c_str(), text.c_str()) == 0) return name;
+    names.remove_prefix(std::min(bar + 1, names.size()));
+  }
+  return "";
+}
+
 Status Apply(const OptionSpec& spec, const std::string& text,
              const std::string& context, Options* options) {
   if (spec.secret) return ApplySecret(spec, text, context, options);
+  if (const std::string name = MatchS3backerName(spec, text); !name.empty()) {
+    options->*spec.s3backer_field = name;
+    Store(spec.field,
+          spec.kind == Kind::kFlag ? Value(true) : Value(spec.implicit),
+          options);
+    return Status::Ok();
+  }
   Result<Value> value = ParseValue(spec, text);
   if (!value.ok()) return value.status().WithContext(context);
   Store(spec.field, *value, options);

@@ -78,6 +78,12 @@ struct OptionSpec {
   // which says what usbd does instead.
   const char* algorithm = nullptr;
   const char* algorithm_note = nullptr;
+  // s3backer's names also accepted as the value, '|'-separated (its
+  // --compress=deflate, --encrypt=AES-128-CBC): they mean "on", and the
+  // name, in upper case, goes to `s3backer_field`. They take effect on a
+  // volume adopted from s3backer only (stack/volume_session.h).
+  const char* s3backer_names = nullptr;
+  std::string Options::*s3backer_field = nullptr;
 };
 
 std::span<const OptionSpec> AllOptions();

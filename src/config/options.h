@@ -108,6 +108,11 @@ struct Options {
   // kDefaultCompressLevel, codec/block_codec.h); 0: no compression.
   uint32_t compress = 0;
   bool encrypt = false;  // --encrypt: AES-256-GCM, key from the password
+  // s3backer's value names (option_table.h s3backer_names): "deflate",
+  // "AES-128-CBC", ...; "" when not given. Used on volumes adopted from
+  // s3backer only (their blocks stay in s3backer's format).
+  std::string s3backer_compress, s3backer_cipher;
+  uint32_t key_length = 0;  // --keyLength (s3backer's ciphers); 0: theirs
   // The password, with --encrypt: use ResolvePassword() (credentials.h).
   // Exactly one is set with --encrypt, none without (ParseOptions checks).
   SecretString password;      // --password (secret; scrubbed from argv)

@@ -37,14 +37,13 @@ const S3backerOption kOptions[] = {
     {"compress-level", true, kRefused,
      "use --compress=LEVEL (usbd compresses with zstd, levels 1 to 19)"},
     {"defaultContentEncoding", true, kIgnored,
-     "usbd's objects say in their own header how they are encoded; it sends "
-     "and reads no Content-Encoding"},
+     "a workaround for stores that drop Content-Encoding; usbd's own blocks "
+     "say in their header how they are encoded, and s3backer's blocks are "
+     "read by their Content-Encoding"},
     {"directIO", false, kRefused, kFuse},
     {"fileMode", true, kRefused, kFuse},
     {"filename", true, kRefused, kFuse},
     {"ipTOS", true, kRefused, "not supported yet"},
-    {"keyLength", true, kRefused,
-     "usbd encrypts with AES-256-GCM, whose key length is fixed"},
     {"md5CacheSize", true, kIgnored, kMd5},
     {"md5CacheTime", true, kIgnored, kMd5},
     {"minWriteDelay", true, kIgnored,

@@ -85,20 +85,34 @@ class S3ObjectStore : public ObjectStore {
 
   Result<std::optional<std::vector<uint8_t>>> Get(const std::string& key,
                                                   size_t size_hint) override {
+    auto got = GetWithHeaders(key, size_hint);
+    if (!got.ok()) return got.status();
+    if (!got->has_value()) return std::optional<std::vector<uint8_t>>();
+    return std::optional<std::vector<uint8_t>>(std::move((*got)->data));
+  }
+
+  Result<std::optional<StoredObject>> GetWithHeaders(
+      const std::string& key, size_t size_hint) override {
     auto response = Send("GET", key, {}, {}, {}, size_hint);
     if (!response.ok()) return response.status();
     if (response->status == 404) {
       S3Error error = ParseS3Error(response->BodyText());
       if (error.code == "NoSuchBucket") return Fail("GET", key, *response);
-      return std::optional<std::vector<uint8_t>>();
+      return std::optional<StoredObject>();
     }
     if (response->status / 100 != 2) return Fail("GET", key, *response);
     USBD_RETURN_IF_ERROR(CheckETag(key, *response));
-    return std::optional<std::vector<uint8_t>>(std::move(response->body));
+    return std::optional<StoredObject>(
+        StoredObject{std::move(response->body), KeptHeaders(*response)});
   }
 
   Status Put(const std::string& key, std::span<const uint8_t> data) override {
-    HttpHeaders headers;
+    return PutWithHeaders(key, data, {});
+  }
+
+  Status PutWithHeaders(const std::string& key, std::span<const uint8_t> data,
+                        const ObjectHeaders& kept) override {
+    HttpHeaders headers(kept.begin(), kept.end());
     headers.emplace_back("content-md5", Md5Base64(data));
     if (!options_.storage_class.empty()) {
       headers.emplace_back("x-amz-storage-class", options_.storage_class);
@@ -152,13 +166,7 @@ class S3ObjectStore : public ObjectStore {
     if (!response.ok()) return response.status();
     if (response->status == 404) return std::optional<ObjectHeaders>();
     if (response->status / 100 != 2) return Fail("HEAD", key, *response);
-    ObjectHeaders headers;
-    for (const auto& [name, value] : response->headers) {
-      if (name.starts_with("x-amz-meta-") || name == "content-encoding") {
-        headers.emplace_back(name, value);
-      }
-    }
-    return std::optional<ObjectHeaders>(std::move(headers));
+    return std::optional<ObjectHeaders>(KeptHeaders(*response));
   }
 
   Status List(const std::string& prefix,
@@ -188,6 +196,17 @@ class S3ObjectStore : public ObjectStore {
   bool CanList() const override { return true; }
 
  private:
+  // The headers S3 keeps with an object (ObjectHeaders).
+  static ObjectHeaders KeptHeaders(const HttpResponse& response) {
+    ObjectHeaders headers;
+    for (const auto& [name, value] : response.headers) {
+      if (name.starts_with("x-amz-meta-") || name == "content-encoding") {
+        headers.emplace_back(name, value);
+      }
+    }
+    return headers;
+  }
+
   std::string Name(const std::string& key) const {
     return "s3://" + options_.bucket + "/" + key;
   }

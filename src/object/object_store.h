@@ -25,6 +25,7 @@
 #ifndef USBD_OBJECT_OBJECT_STORE_H_
 #define USBD_OBJECT_OBJECT_STORE_H_
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -47,6 +48,12 @@ struct ObjectInfo {
 // and Content-Encoding. How usbd recognises objects other tools wrote
 // (s3backer records its block size and file size there).
 using ObjectHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// An object with the headers stored with it.
+struct StoredObject {
+  std::vector<uint8_t> data;
+  ObjectHeaders headers;
+};
 
 // Called once per object found by List. Return true to go on, false to stop
 // the listing early (List then returns OK).
@@ -83,6 +90,28 @@ class ObjectStore {
     if (!size.ok()) return size.status();
     if (!size->has_value()) return std::optional<ObjectHeaders>();
     return std::optional<ObjectHeaders>(ObjectHeaders{});
+  }
+
+  // Get with the object's headers, in one request. A store that keeps none
+  // returns an empty list: this default.
+  virtual Result<std::optional<StoredObject>> GetWithHeaders(
+      const std::string& key, size_t size_hint = 0) {
+    auto got = Get(key, size_hint);
+    if (!got.ok()) return got.status();
+    if (!got->has_value()) return std::optional<StoredObject>();
+    return std::optional<StoredObject>(StoredObject{std::move(**got), {}});
+  }
+
+  // Put, storing `headers` (Content-Encoding, x-amz-meta-...) with the
+  // object. A store that keeps no headers refuses a non-empty list with
+  // ENOTSUP (not retryable) rather than dropping them: this default.
+  virtual Status PutWithHeaders(const std::string& key,
+                                std::span<const uint8_t> data,
+                                const ObjectHeaders& headers) {
+    if (!headers.empty()) {
+      return Status::Error(ENOTSUP, Describe() + " keeps no object headers");
+    }
+    return Put(key, data);
   }
 
   // Calls `callback` for every object whose key starts with `prefix`, in

@@ -28,13 +28,21 @@ CacheOptions CacheOptionsFor(const Options& options) {
 
 Result<StackSpec> StackSpecFor(const Options& options,
                                const VolumeMetadata& volume,
-                               EncryptOptions encryption) {
+                               EncryptOptions encryption,
+                               S3backerEncoding s3backer) {
   StackSpec spec;
   spec.geometry = volume.geometry();
   spec.naming = volume.naming;
   spec.object_format = static_cast<uint8_t>(volume.object_format);
   spec.compress_level = static_cast<int>(options.compress);
-  if (options.encrypt) {
+  if (volume.s3backer_blocks) {
+    if (options.encrypt && !s3backer.cipher) {
+      return Status::Invalid(
+          "--encrypt: no s3backer cipher (the volume must be opened first)");
+    }
+    spec.compress_level = 0;
+    spec.s3backer_blocks = std::move(s3backer);
+  } else if (options.encrypt) {
     if (!encryption.key || encryption.volume_uuid.empty()) {
       return Status::Invalid(
           "--encrypt: no volume key (the volume must be opened first)");
@@ -117,7 +125,8 @@ Result<std::unique_ptr<BlockStore>> BuildLayers(
 Result<std::unique_ptr<BlockStore>> BuildStack(const Options& options,
                                                StackSpec spec) {
   Result<std::unique_ptr<BlockStore>> bottom =
-      NewBottomStore(options, spec.geometry, spec.naming);
+      NewBottomStore(options, spec.geometry, spec.naming,
+                     spec.s3backer_blocks ? &*spec.s3backer_blocks : nullptr);
   if (!bottom.ok()) return bottom.status();
   return BuildLayers(std::move(spec), std::move(bottom).value());
 }

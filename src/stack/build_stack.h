@@ -50,6 +50,7 @@
 #include "crypto/encrypt_store.h"
 #include "object/block_key.h"
 #include "retry/retry_store.h"
+#include "s3backer/s3backer_codec.h"
 #include "store/block_store.h"
 #include "volume/metadata.h"
 
@@ -65,6 +66,11 @@ struct StackSpec {
   int compress_level = 0;
   // With a key (and the volume's UUID): every object is sealed.
   EncryptOptions encryption;
+  // Set for a volume adopted from s3backer (VolumeMetadata::s3backer_blocks):
+  // its blocks are kept in s3backer's format under the block adapter, as
+  // this encoding says; the layers above pass raw blocks (no compression,
+  // no encryption of usbd's, object format 1).
+  std::optional<S3backerEncoding> s3backer_blocks;
   // Names a block's object in messages; may be empty.
   ObjectNamer namer;
   // Set: a retry layer above the codec (remote stores).
@@ -85,9 +91,13 @@ struct StackSpec {
 // `encryption` must hold the volume key and UUID
 // (VolumeSession::TakeEncryption()); EINVAL without them. Without
 // options.encrypt it is ignored.
+// For a volume adopted from s3backer, `s3backer` is its encoding
+// (VolumeSession::S3backerBlocks()); options.compress and options.encrypt
+// then choose s3backer's deflate and encryption instead of usbd's.
 Result<StackSpec> StackSpecFor(const Options& options,
                                const VolumeMetadata& volume,
-                               EncryptOptions encryption = {});
+                               EncryptOptions encryption = {},
+                               S3backerEncoding s3backer = {});
 
 // The layers of `spec` over `bottom`, in the order above.
 Result<std::unique_ptr<BlockStore>> BuildLayers(

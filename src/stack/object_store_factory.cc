@@ -5,6 +5,7 @@
 #include "object/dir_object_store.h"
 #include "object/dir_store.h"
 #include "object/object_block_store.h"
+#include "s3backer/s3backer_object_store.h"
 #include "stack/credentials.h"
 #include "store/memory_store.h"
 
@@ -64,9 +65,9 @@ Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options) {
   }
 }
 
-Result<std::unique_ptr<BlockStore>> NewBottomStore(const Options& options,
-                                                   const Geometry& geometry,
-                                                   BlockNaming naming) {
+Result<std::unique_ptr<BlockStore>> NewBottomStore(
+    const Options& options, const Geometry& geometry, BlockNaming naming,
+    const S3backerEncoding* s3backer) {
   switch (options.store()) {
     case StoreKind::kMemory:
       return NewMemoryStore({geometry, options.read_only});
@@ -79,6 +80,15 @@ Result<std::unique_ptr<BlockStore>> NewBottomStore(const Options& options,
   }
   Result<std::unique_ptr<ObjectStore>> objects = NewObjectStore(options);
   if (!objects.ok()) return objects.status();
+  if (s3backer != nullptr) {
+    S3backerStoreOptions format;
+    format.geometry = geometry;
+    format.prefix = options.prefix;
+    format.naming = naming;
+    format.encoding = *s3backer;
+    objects =
+        NewS3backerObjectStore(std::move(format), std::move(objects).value());
+  }
   ObjectBlockStoreOptions blocks;
   blocks.geometry = geometry;
   blocks.prefix = options.prefix;

@@ -12,6 +12,7 @@
 #include "object/block_key.h"
 #include "object/object_store.h"
 #include "retry/retry_store.h"
+#include "s3backer/s3backer_codec.h"
 #include "store/block_store.h"
 
 namespace usbd {
@@ -27,10 +28,12 @@ Result<std::unique_ptr<ObjectStore>> NewObjectStore(const Options& options);
 // directory (raw block files written in place), or the block adapter over
 // NewObjectStore(options) (object/object_block_store.h). The block naming
 // (--prefix, --blockHashPrefix) is the volume's, so `naming`
-// comes from its metadata, not from the option.
-Result<std::unique_ptr<BlockStore>> NewBottomStore(const Options& options,
-                                                   const Geometry& geometry,
-                                                   BlockNaming naming);
+// comes from its metadata, not from the option. With `s3backer` (a volume
+// adopted from s3backer, S3 only), the adapter's objects are kept in
+// s3backer's format (s3backer/s3backer_object_store.h).
+Result<std::unique_ptr<BlockStore>> NewBottomStore(
+    const Options& options, const Geometry& geometry, BlockNaming naming,
+    const S3backerEncoding* s3backer = nullptr);
 
 // Names a block's object in messages: "object vol1/0000000c", or "block
 // file vol1/0000000c" in the --test directory.

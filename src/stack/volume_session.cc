@@ -1,10 +1,12 @@
 #include "stack/volume_session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
 #include "codec/object_format.h"
 #include "crypto/encoding_settings.h"
+#include "object/block_key.h"
 #include "stack/credentials.h"
 #include "stack/object_store_factory.h"
 #include "util/log.h"
@@ -64,6 +66,69 @@ Result<OpenedVolume> NewMemoryVolume(const Options& options,
   return opened;
 }
 
+// s3backer's value names (--encrypt=AES-128-CBC, --compress=deflate,
+// --keyLength) name its block format: refused on a volume of usbd's.
+Status CheckNoS3backerEncoding(const Options& options) {
+  std::string given;
+  if (!options.s3backer_cipher.empty()) {
+    given = "--encrypt=" + options.s3backer_cipher;
+  } else if (!options.s3backer_compress.empty()) {
+    given = "--compress=" + options.s3backer_compress;
+  } else if (options.key_length != 0) {
+    given = "--keyLength";
+  } else {
+    return Status::Ok();
+  }
+  return Status::Invalid(
+      given +
+      " is s3backer's format: usbd writes it only to volumes it "
+      "adopted from s3backer, and volume " +
+      options.export_name +
+      " is usbd's (zstd and AES-256-GCM: use --compress and --encrypt)");
+}
+
+// The cipher of a volume adopted from s3backer, run with --encrypt, with
+// the password checked on one stored block, so a wrong one fails here and
+// not on every read.
+Result<std::shared_ptr<const S3backerCipher>> OpenS3backerCipher(
+    const Options& options, const VolumeMetadata& volume, ObjectStore& store,
+    std::string_view password) {
+  const std::string name = options.s3backer_cipher.empty()
+                               ? std::string(kS3backerDefaultCipher)
+                               : options.s3backer_cipher;
+  auto cipher = S3backerCipher::New(name, password, options.key_length,
+                                    options.bucket, options.prefix);
+  if (!cipher.ok()) return cipher.status();
+  std::shared_ptr<const S3backerCipher> shared = std::move(cipher).value();
+  const RetryOptions retry = RetryOptionsFor(options);
+  auto found = FindBlockObject(store, options.prefix, retry);
+  if (!found.ok()) return found.status();
+  uint64_t block;
+  if (!found->has_value() || !ParseBlockObjectKey(options.prefix, volume.naming,
+                                                  (*found)->key, &block)) {
+    return shared;  // no block yet: nothing to check the password on
+  }
+  std::optional<StoredObject> object;
+  USBD_RETURN_IF_ERROR(
+      RetryWithBackoff(retry, "reading " + (*found)->key, [&]() -> Status {
+        auto got = store.GetWithHeaders((*found)->key);
+        if (!got.ok()) return got.status();
+        object = std::move(got).value();
+        return Status::Ok();
+      }));
+  if (!object) return shared;
+  std::vector<uint8_t> raw;
+  Status decoded = DecodeS3backerBlock(block, *object, volume.block_size,
+                                       shared.get(), &raw);
+  if (decoded.corrupt()) {
+    return Status::Error(EACCES, "volume " + options.export_name +
+                                     ": wrong password? " + decoded.message());
+  }
+  if (!decoded.ok())
+    return decoded.WithContext("volume " + options.export_name);
+  return shared;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
@@ -93,11 +158,33 @@ Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
     opened = OpenOrCreateVolume(*store, options->prefix, request,
                                 RetryOptionsFor(*options));
   }
+  std::shared_ptr<const S3backerCipher> s3backer_cipher;
+  if (opened.ok() && !opened->metadata.s3backer_blocks) {
+    Status plain = CheckNoS3backerEncoding(*options);
+    if (!plain.ok()) opened = plain;
+  } else if (opened.ok() && options->encrypt) {
+    auto cipher =
+        OpenS3backerCipher(*options, opened->metadata, *store, password.view());
+    if (cipher.ok()) {
+      s3backer_cipher = std::move(cipher).value();
+    } else {
+      opened = cipher.status();
+    }
+  }
   request.password = {};
   password.clear();
   if (!opened.ok()) return opened.status();
   VolumeMetadata& metadata = opened->metadata;
-  if (metadata.codec != "none" || metadata.cipher != "none") {
+  if (metadata.s3backer_blocks) {
+    std::string text = "s3backer's block format";
+    if (options->encrypt) {
+      text += ", deflate and " + s3backer_cipher->name() +
+              " encryption, password checked";
+    } else if (options->compress != 0) {
+      text += ", deflate compression";
+    }
+    LogInfo("volume " + options->export_name + ": " + text);
+  } else if (metadata.codec != "none" || metadata.cipher != "none") {
     std::string text;
     if (options->compress != 0) {
       text = "zstd compression, level " + std::to_string(options->compress);
@@ -108,8 +195,19 @@ Result<std::unique_ptr<VolumeSession>> VolumeSession::Open(Options* options) {
     }
     if (!text.empty()) LogInfo("volume " + options->export_name + ": " + text);
   }
-  return std::unique_ptr<VolumeSession>(new VolumeSession(
+  auto session = std::unique_ptr<VolumeSession>(new VolumeSession(
       *options, std::move(store), std::move(metadata), std::move(opened->key)));
+  session->s3backer_cipher_ = std::move(s3backer_cipher);
+  return session;
+}
+
+S3backerEncoding VolumeSession::S3backerBlocks() const {
+  S3backerEncoding encoding;
+  if (!metadata_.s3backer_blocks) return encoding;
+  // zlib's levels are 1..9; usbd's --compress levels reach 19.
+  encoding.deflate_level = static_cast<int>(std::min(options_.compress, 9u));
+  encoding.cipher = s3backer_cipher_;
+  return encoding;
 }
 
 EncryptOptions VolumeSession::TakeEncryption() {

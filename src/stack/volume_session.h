@@ -29,6 +29,7 @@
 #include "crypto/encrypt_store.h"
 #include "crypto/secret_key.h"
 #include "object/object_store.h"
+#include "s3backer/s3backer_codec.h"
 #include "volume/metadata.h"
 #include "volume/mount_token.h"
 
@@ -46,6 +47,13 @@ class VolumeSession {
   // key moves out: call once.
   EncryptOptions TakeEncryption();
 
+  // For StackSpecFor: how the blocks of a volume adopted from s3backer are
+  // kept (the run's --compress and --encrypt as s3backer's, the cipher's
+  // password checked at Open on one stored block: EACCES when it does not
+  // verify). Empty for other volumes, where s3backer's value names
+  // (--encrypt=AES-128-CBC, --compress=deflate, --keyLength) fail Open.
+  S3backerEncoding S3backerBlocks() const;
+
   Status AcquireMountToken();
   Status Release();
 
@@ -57,6 +65,7 @@ class VolumeSession {
   std::unique_ptr<ObjectStore> store_;  // null for --memory
   VolumeMetadata metadata_;
   std::unique_ptr<SecretKey> key_;
+  std::shared_ptr<const S3backerCipher> s3backer_cipher_;
   MountToken token_;
 };
 

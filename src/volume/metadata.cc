@@ -288,12 +288,23 @@ Result<OpenedVolume> CreateVolume(const Context& c,
       }
     }
   }
-  if (!encoding.empty()) {
+  const bool wants_cipher = !request.cipher.empty() && request.cipher != "none";
+  if (s3backer) {
+    const bool encrypted = encoding.find("encrypt") != std::string::npos;
+    if (encrypted != wants_cipher) {
+      return Status::Invalid(
+          "volume " + c.name + ": s3backer " +
+          (encrypted ? "encrypted its blocks ('" + encoded_key + "': " +
+                           encoding + "): give --encrypt with its password"
+                     : std::string("did not encrypt its blocks: drop "
+                                   "--encrypt")));
+    }
+  } else if (!encoding.empty()) {
     return Status::Error(
-        ENOTSUP, "volume " + c.name + " holds s3backer blocks encoded '" +
-                     encoding + "' (e.g. '" + encoded_key +
-                     "'): usbd cannot read s3backer's compressed or "
-                     "encrypted blocks; serve it with s3backer");
+        ENOTSUP, "volume " + c.name + " holds blocks encoded '" + encoding +
+                     "' (e.g. '" + encoded_key +
+                     "') but no s3backer geometry on block 0: usbd cannot "
+                     "tell what volume they belong to");
   }
   if (s3backer && !request.force) {
     const bool size_differs =
@@ -348,13 +359,19 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   } else if (request.block_hash_prefix.value_or(false)) {
     m.naming = BlockNaming::kS3backerHash;
   }
-  m.codec = request.codec.empty() ? "none" : request.codec;
-  m.cipher = request.cipher.empty() ? "none" : request.cipher;
-  if (m.codec != "none") SetCodecLevel(&m, request.codec_level);
   m.uuid = RandomHex(16);
   m.created = UtcTimestamp(std::chrono::system_clock::now());
-  m.object_format = kNewestObjectFormat;
-  if (s3backer) m.extra.emplace_back("x-adopted-from", "s3backer");
+  if (s3backer) {
+    // The blocks stay s3backer's; usbd's layers pass raw blocks.
+    m.s3backer_blocks = true;
+    m.object_format = kObjectFormatV1;
+    m.extra.emplace_back("x-adopted-from", "s3backer");
+  } else {
+    m.codec = request.codec.empty() ? "none" : request.codec;
+    m.cipher = request.cipher.empty() ? "none" : request.cipher;
+    if (m.codec != "none") SetCodecLevel(&m, request.codec_level);
+    m.object_format = kNewestObjectFormat;
+  }
   if (m.size % m.block_size != 0) {
     return Status::Invalid("--size " + FormatSize(m.size) +
                            " is not a multiple of the block size " +
@@ -377,8 +394,9 @@ Result<OpenedVolume> CreateVolume(const Context& c,
   if (s3backer) {
     LogInfo("adopted s3backer's volume " + c.name + ": " + settings +
             " (recorded on its blocks), uuid " + m.uuid +
-            "; blocks written from now on are in usbd's format, which "
-            "s3backer cannot read");
+            "; its blocks stay in s3backer's format" +
+            (encoding.empty() ? "" : " (found: " + encoding + ")") +
+            ", so s3backer can serve it again");
   } else {
     LogInfo((adopt ? "adopted existing block objects as volume "
                    : "created volume ") +
@@ -411,12 +429,15 @@ Result<OpenedVolume> ReconcileVolume(const Context& c,
     want.naming = *request.block_hash_prefix ? BlockNaming::kS3backerHash
                                              : BlockNaming::kPlain;
   }
-  if (!request.codec.empty() && request.codec != recorded.codec) {
+  const bool own_encoding = !recorded.s3backer_blocks;
+  if (own_encoding && !request.codec.empty() &&
+      request.codec != recorded.codec) {
     codec = conflict("compression", request.codec, recorded.codec);
     want.codec = request.codec;
     SetCodecLevel(&want, want.codec == "none" ? 0 : request.codec_level);
   }
-  if (!request.cipher.empty() && request.cipher != recorded.cipher) {
+  if (own_encoding && !request.cipher.empty() &&
+      request.cipher != recorded.cipher) {
     cipher = conflict("encryption", request.cipher, recorded.cipher);
   }
   const bool resize = request.size != 0 && request.size != recorded.size;
@@ -540,6 +561,7 @@ std::string FormatVolumeMetadata(const VolumeMetadata& m) {
       {"codec", m.codec},
       {"cipher", m.cipher},
   };
+  if (m.s3backer_blocks) entries.emplace_back("block_format", "s3backer");
   AppendEncodingEntries(m, &entries);
   return FormatVolumeText(kMagic, kVolumeMetadataFormat, entries);
 }
@@ -601,6 +623,9 @@ Result<VolumeMetadata> ParseVolumeMetadata(std::span<const uint8_t> bytes,
         return bad("a known object format");
       }
       m.object_format = static_cast<uint32_t>(*v);
+    } else if (name == "block_format") {
+      if (value != "s3backer") return bad("'s3backer'");
+      m.s3backer_blocks = true;
     } else if (name.starts_with("x-")) {
       m.extra.emplace_back(name, value);
     } else {

@@ -32,6 +32,15 @@
 //                                    knows only format 1 refuses the
 //                                    volume ("unknown key") rather than
 //                                    failing on each of its blocks
+//   block_format=s3backer            a volume adopted from s3backer since
+//                                    2026-12: its blocks stay in
+//                                    s3backer's format (raw, deflate,
+//                                    deflate + its encryption, as each
+//                                    run's --compress and --encrypt say,
+//                                    as s3backer's), so s3backer can serve
+//                                    it again. Absent: usbd's format. A
+//                                    usbd that does not know it refuses
+//                                    the volume ("unknown key")
 //   x-codec-level=3                  information: the zstd level last
 //                                    recorded (--compress=LEVEL)
 //   x-anything=...                   optional information
@@ -59,8 +68,11 @@
 //       and block size in x-amz-meta-s3backer-filesize/-blocksize): adopted
 //       without `force`, with that geometry (a different size or block size
 //       in the request is EINVAL unless `force`) and the naming found;
-//       "x-adopted-from=s3backer" is recorded. Blocks s3backer compressed
-//       or encrypted (Content-Encoding) are ENOTSUP, even with `force`.
+//       "x-adopted-from=s3backer" and block_format=s3backer are recorded,
+//       with codec and cipher "none" and object format 1: the blocks
+//       stay s3backer's (their encoding is the run's business, as in
+//       s3backer). Blocks s3backer encrypted need a cipher in the request
+//       and unencrypted ones none (EINVAL otherwise, saying which).
 //     * other block objects under the prefix (a volume written before usbd
 //       had metadata, or by another tool): EEXIST, unless `force`, which
 //       adopts them: metadata is created from the request (whose size and
@@ -98,6 +110,9 @@
 //     * cipher: never, not even with force (EINVAL, pointing at --erase):
 //       blocks of one kind cannot be read as the other, and an encrypted
 //       volume must not quietly accept unencrypted blocks.
+//    A volume with s3backer_blocks has no codec or cipher of its own: the
+//    request's are s3backer's, for the s3backer object store, and are not
+//    compared.
 //    With a cipher, the key is derived from the recorded KDF parameters and
 //    salt and checked against key_check (OpenVolumeKey) before anything is
 //    rewritten or deleted: a wrong password is EACCES ("wrong password"),
@@ -146,6 +161,11 @@ struct VolumeMetadata {
   std::string kdf, kdf_salt, key_check;
   // The block object format (codec/object_format.h); 1 when not recorded.
   uint32_t object_format = 1;
+  // block_format=s3backer: a volume adopted from s3backer whose blocks stay
+  // in s3backer's format (s3backer/s3backer_codec.h), written and read by
+  // the s3backer object store (codec and cipher are then "none", the
+  // object format 1: usbd's layers pass raw blocks). Absent: usbd's.
+  bool s3backer_blocks = false;
   // "x-" keys read from the object, kept on rewrite, in their order.
   std::vector<std::pair<std::string, std::string>> extra;
 

@@ -1,16 +1,20 @@
 #!/bin/bash
 # s3backer's buckets, served in place. Debian's real s3backer (1.5.4) writes
-# through its FUSE file into moto_server, once with plain block names and
-# once with --blockHashPrefix. Then, for each bucket:
+# through its FUSE file into moto_server in four modes: plain block names,
+# --blockHashPrefix, --compress (deflate) and --encrypt (deflate + its
+# AES-128-CBC with HMAC-SHA1). Then, for each bucket, with the same options:
 #   - usbd never creates a volume over it: s3backer's block headers give
 #     the geometry, so a wrong --blockSize is refused and writes nothing,
 #     and s3backer's own command line (no --size, no --force) adopts it and
 #     serves every byte s3backer wrote (cmp);
 #   - usbd's own writes read back after a restart;
 #   - while usbd has the volume, s3backer refuses to mount it; once usbd
-#     stops, s3backer mounts it again; while s3backer has it, usbd refuses.
-# s3backer's compressed blocks are refused, not adopted. And s3backer's
-# own options file format runs usbd unchanged.
+#     stops, s3backer mounts it again and reads every byte usbd wrote (the
+#     blocks stay in s3backer's format); while s3backer has it, usbd
+#     refuses.
+# A wrong password is refused at start, and a block s3backer encrypted and
+# someone changed is an EIO, never data. And s3backer's own options file
+# format runs usbd unchanged.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/servers.sh"
 
@@ -83,7 +87,7 @@ truncate -s $SIZE "$TMP/expected"
 dd if="$TMP/part1" of="$TMP/expected" conv=notrunc status=none
 dd if="$TMP/part2" of="$TMP/expected" bs=$BS seek=40 conv=notrunc status=none
 
-run_mode() {  # LABEL BUCKET [--blockHashPrefix]
+run_mode() {  # LABEL BUCKET [OPTIONS OF BOTH...]
   local label=$1 bucket=$2
   shift 2
   echo "=== s3backer $label ==="
@@ -134,9 +138,11 @@ run_mode() {  # LABEL BUCKET [--blockHashPrefix]
   cmp "$TMP/expected" "$TMP/served" || fail "usbd's writes did not survive"
   stop_named a
 
-  # s3backer mounts it again once usbd has stopped; while it has it, usbd
-  # refuses.
+  # s3backer mounts it again once usbd has stopped and reads usbd's writes;
+  # while it has it, usbd refuses.
   s3backer_mount "$bucket" "$mnt" "$@"
+  cmp "$TMP/expected" "$mnt/file" ||
+    fail "s3backer reads other bytes than usbd wrote ($label)"
   refused "$TMP/busy.out" "${S3[@]}" "$@" "$bucket"
   grep -q "mounted by s3backer on" "$TMP/busy.out" ||
     fail "usbd while s3backer has the volume: $(cat "$TMP/busy.out")"
@@ -152,18 +158,34 @@ run_mode() {  # LABEL BUCKET [--blockHashPrefix]
 run_mode "plain names" plain
 run_mode "--blockHashPrefix" hashed --blockHashPrefix
 
-# s3backer's compressed blocks: usbd cannot read them, and says so rather
-# than adopting them.
-echo "=== s3backer --compress ==="
-moto_create_bucket deflated
-s3backer_mount deflated "$TMP/mnt-deflated" --compress
-dd if="$TMP/part1" of="$TMP/mnt-deflated/file" conv=notrunc,fsync status=none
-s3backer_unmount "$TMP/mnt-deflated"
-refused "$TMP/deflate.out" "${S3[@]}" --force deflated
-grep -q "holds s3backer blocks encoded 'deflate'" "$TMP/deflate.out" ||
-  fail "usbd over s3backer's compressed blocks: $(cat "$TMP/deflate.out")"
-moto_list_keys deflated | grep -q usbd-volume &&
-  fail "usbd wrote metadata over s3backer's compressed volume"
+run_mode "--compress" deflated --compress
+printf 's3backer password\n' >"$TMP/s3b-password"
+printf 'not the password\n' >"$TMP/wrong-password"
+chmod 600 "$TMP/s3b-password" "$TMP/wrong-password"
+run_mode "--encrypt" encrypted --encrypt --passwordFile="$TMP/s3b-password"
+
+# The password is checked on a stored block at start: a wrong one is
+# refused there, with one clear line, and writes nothing.
+echo "=== wrong password, changed block ==="
+moto_list_keys encrypted >"$TMP/keys-before"
+refused "$TMP/wrong.out" "${S3[@]}" --encrypt \
+  --passwordFile="$TMP/wrong-password" encrypted
+grep -q "wrong password" "$TMP/wrong.out" ||
+  fail "usbd with a wrong s3backer password: $(cat "$TMP/wrong.out")"
+# Without --encrypt, s3backer's encrypted blocks are not served as data.
+start_named a "${S3[@]}" encrypted
+expect_op EIO "$a_URI" read 0 $BS
+stop_named a
+# A block s3backer encrypted, with one byte changed in the store (its
+# headers kept): an EIO on read, not data.
+key=00000001
+grep -qx "$key" "$TMP/keys-before" || fail "no object $key in bucket encrypted"
+moto_tamper_object encrypted "$key"
+start_named a "${S3[@]}" --encrypt --passwordFile="$TMP/s3b-password" \
+  --maxRetryPause=500 encrypted
+expect_op EIO "$a_URI" read $BS $BS
+expect_op ok "$a_URI" read $((40 * BS)) $BS
+stop_named a
 
 # s3backer's options file (README_nbd.md's settings, in its one-argument-
 # per-line format, with the obsolete flags old configurations carry) runs
@@ -207,4 +229,8 @@ cmp "$TMP/expected" "$TMP/served" ||
 stop_named c
 moto_list_keys conf | grep -q usbd-volume ||
   fail "the options file's run made no volume in bucket conf"
+# s3backer's cipher names are its format: refused on a volume of usbd's.
+refused "$TMP/cbc.out" --configFile="$TMP/s3backer.conf" --encrypt=AES-128-CBC
+grep -q "encrypt=AES-128-CBC is s3backer's format" "$TMP/cbc.out" ||
+  fail "--encrypt=AES-128-CBC on usbd's volume: $(cat "$TMP/cbc.out")"
 echo "PASS: $TEST_NAME"

@@ -173,6 +173,33 @@ for k in sorted(keys):
     print(k)'
 }
 
+# moto_tamper_object BUCKET KEY: flips one byte in the middle of the
+# object's body and stores it again with its headers (Content-Encoding and
+# the x-amz-meta-* ones), as a change at rest would leave it.
+moto_tamper_object() {
+  local body="$TMP/tamper.body" meta="$TMP/tamper.json"
+  moto_aws s3api get-object --output json --bucket "$1" --key "$2" "$body" \
+    >"$meta" ||
+    fail "cannot read s3://$1/$2"
+  python3 - "$body" "$meta" "$TMP/tamper.args" <<'PY'
+import json, sys
+body, meta, args = sys.argv[1:]
+data = bytearray(open(body, "rb").read())
+data[len(data) // 2] ^= 0x40
+open(body, "wb").write(data)
+info = json.load(open(meta))
+with open(args, "w") as out:
+    if info.get("ContentEncoding"):
+        out.write("--content-encoding\n%s\n" % info["ContentEncoding"])
+    if info.get("Metadata"):
+        out.write("--metadata\n%s\n" % json.dumps(info["Metadata"]))
+PY
+  local -a args=()
+  mapfile -t args <"$TMP/tamper.args"
+  moto_aws s3api put-object --bucket "$1" --key "$2" --body "$body" \
+    "${args[@]}" >/dev/null || fail "cannot write s3://$1/$2"
+}
+
 # --- nginx with dav (plain HTTP) ----------------------------------------------
 
 NGINX=

@@ -64,8 +64,8 @@ TEST(CompressOptionTest, BadLevelsNameOptionAndValue) {
             "--compress: '20' is out of range (1 to 19)");
   EXPECT_EQ(Parse({"--compress=fast", "--memory", "--size=1M", "m"}).error(),
             "--compress: 'fast' is not a level (1 to 19), a boolean or "
-            "'zstd': usbd compresses with zstd only (s3backer's deflate is "
-            "neither written nor read): use --compress, --compress=zstd or "
+            "'zstd': usbd compresses with zstd (and with deflate the volumes "
+            "it adopted from s3backer): use --compress, --compress=zstd or "
             "--compress=LEVEL");
   EXPECT_FALSE(Parse({"--compress=99999999999999999999999", "--memory",
                       "--size=1M", "m"})

@@ -312,22 +312,65 @@ TEST(VolumeMetadataTest, S3backersVolumeIsAdoptedFromItsHeaders) {
   }
 }
 
-TEST(VolumeMetadataTest, S3backersEncodedBlocksAreNeverAdopted) {
-  for (const char* encoding : {"deflate", "encrypt-AES-128-CBC"}) {
+// s3backer's compressed and encrypted blocks are adopted in s3backer's
+// block format (usbd's layers pass raw blocks; s3backer/ keeps the
+// encoding), and the run's encryption must be the blocks'.
+TEST(VolumeMetadataTest, S3backersEncodedBlocksKeepS3backersFormat) {
+  for (const char* encoding : {"", "deflate", "deflate, encrypt-AES-128-CBC"}) {
+    const bool encrypted =
+        std::string(encoding).find("encrypt") != std::string::npos;
     TestObjectStore store;
     PutBlocks(store, 0, 1);
-    store.SetHeaders(BlockObjectKey(kPrefix, BlockNaming::kPlain, 0),
-                     {{"x-amz-meta-s3backer-filesize", "1048576"},
-                      {"x-amz-meta-s3backer-blocksize", "4096"},
-                      {"content-encoding", encoding}});
-    VolumeRequest forced = Request(kMiB, 4096);
-    forced.force = true;
-    auto refused = Open(store, forced);
+    ObjectHeaders headers = {{"x-amz-meta-s3backer-filesize", "1048576"},
+                             {"x-amz-meta-s3backer-blocksize", "4096"}};
+    if (*encoding != 0) headers.emplace_back("content-encoding", encoding);
+    store.SetHeaders(BlockObjectKey(kPrefix, BlockNaming::kPlain, 0), headers);
+    VolumeRequest mismatched = Request(0);
+    mismatched.cipher = encrypted ? "none" : "aes-256-gcm";
+    mismatched.password = "pw";
+    auto refused = Open(store, mismatched);
     ASSERT_FALSE(refused.ok()) << encoding;
-    EXPECT_EQ(refused.status().code(), ENOTSUP);
-    EXPECT_TRUE(HasMessage(refused.status(), encoding));
+    EXPECT_EQ(refused.status().code(), EINVAL);
+    EXPECT_TRUE(HasMessage(refused.status(),
+                           encrypted ? "give --encrypt" : "drop --encrypt"))
+        << refused.status().message();
     EXPECT_EQ(store.puts, 0);
+
+    VolumeRequest request = Request(0);
+    request.codec = "zstd";
+    request.cipher = encrypted ? "aes-256-gcm" : "none";
+    request.password = "pw";
+    auto adopted = Open(store, request);
+    ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+    EXPECT_TRUE(adopted->metadata.s3backer_blocks);
+    EXPECT_EQ(adopted->metadata.codec, "none");
+    EXPECT_EQ(adopted->metadata.cipher, "none");
+    EXPECT_EQ(adopted->metadata.object_format, 1u);
+    EXPECT_EQ(adopted->key, nullptr) << "no key of usbd's";
+    const std::string text = *store.GetText(VolumeMetadataKey(kPrefix));
+    EXPECT_NE(text.find("block_format=s3backer\n"), std::string::npos) << text;
+    // Later runs choose s3backer's encoding by their options, as s3backer:
+    // nothing to compare with the recorded none.
+    request.codec = "none";
+    auto again = Open(store, request);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_FALSE(again->created);
+    EXPECT_TRUE(again->metadata.s3backer_blocks);
   }
+}
+
+TEST(VolumeMetadataTest, EncodedBlocksWithoutS3backersGeometryAreRefused) {
+  TestObjectStore store;
+  PutBlocks(store, 0, 1);
+  store.SetHeaders(BlockObjectKey(kPrefix, BlockNaming::kPlain, 0),
+                   {{"content-encoding", "deflate"}});
+  VolumeRequest forced = Request(kMiB, 4096);
+  forced.force = true;
+  auto refused = Open(store, forced);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ENOTSUP);
+  EXPECT_TRUE(HasMessage(refused.status(), "deflate"));
+  EXPECT_EQ(store.puts, 0);
 }
 
 TEST(VolumeMetadataTest, ForeignObjectsAreNotBlocks) {
