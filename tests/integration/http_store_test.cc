@@ -1,8 +1,9 @@
-// The HTTP object stores against real servers: moto_server (S3 with SigV4
-// verified for real) and nginx with its dav module. Started by
-// tests/integration/http_store.sh, which passes the endpoints in:
+// The HTTP object stores against real servers: S3 (moto_server or Ceph's
+// radosgw, SigV4 verified for real) and nginx with its dav module. Started
+// by tests/integration/http_store.sh, which passes the endpoints in:
 //   USBD_S3_ENDPOINT, USBD_S3_BUCKET, USBD_S3_REGION,
-//   USBD_S3_ACCESS_KEY_ID, USBD_S3_SECRET_ACCESS_KEY   (moto)
+//   USBD_S3_ACCESS_KEY_ID, USBD_S3_SECRET_ACCESS_KEY,
+//   USBD_S3_VHOST (set: virtual-host addressing)      (S3)
 //   USBD_HTTP_BASE_URL                                   (nginx dav)
 //   USBD_PYTHON, top_srcdir            (botocore cross-check of SigV4)
 // A test whose server is not configured is skipped.
@@ -108,6 +109,7 @@ class S3Test : public ::testing::Test {
     options.base_url = Env("USBD_S3_ENDPOINT");
     options.bucket = Env("USBD_S3_BUCKET");
     options.region = Env("USBD_S3_REGION");
+    options.virtual_host = !Env("USBD_S3_VHOST").empty();
     options.credentials = {Env("USBD_S3_ACCESS_KEY_ID"),
                            Env("USBD_S3_SECRET_ACCESS_KEY"), ""};
     options.http.timeout = std::chrono::seconds(20);
