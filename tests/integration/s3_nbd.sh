@@ -16,10 +16,11 @@
 #     SignatureDoesNotMatch and the key id, never the secret; a secret given
 #     with --accessKey does not stay visible in /proc/PID/cmdline or ps.
 #  5. Faults through the proxy: transient 503 SlowDown, connection resets
-#     and truncated bodies are retried (data intact); a permanent 500, a
-#     stalled store and an unreachable one fail the NBD request with EIO
-#     within the retry budget, naming the block, and usbd serves again once
-#     the fault is gone.
+#     and truncated bodies are retried (data intact), and so are uploads
+#     damaged on the way, which radosgw refuses (moto keeps them: not tried
+#     there); a permanent 500, a stalled store and an unreachable one fail
+#     the NBD request with EIO within the retry budget, naming the block,
+#     and usbd serves again once the fault is gone.
 #  NBD flush/FUA (promised by usbd(8)) are checked too; failures of such
 #  checks are reported at the end so that the rest still runs.
 #  6. --erase --force deletes every object of the volume.
@@ -269,6 +270,28 @@ n=$(grep -c "usbd\[$f_PID\]: debug: read of block .*attempt 1 failed.*503.*SlowD
   fail "transient faults logged an error: $(grep "usbd\[$f_PID\]: error:" "$TMP/usbd.log" | head -3)"
 fault_clear
 stop_named f
+
+# 5a'. Uploads damaged on the way (one byte of the body changed, its
+#     Content-MD5 and signed SHA-256 kept): the server refuses them and usbd
+#     sends them again. moto checks neither and would keep the damage, so
+#     this runs on radosgw only.
+if [ "$S3_SERVER" = rgw ]; then
+  make_random_file "$TMP/g.raw" $((4 * FBS)) 33 || true
+  start_named f "${FLT[@]}" --debug flt
+  fault_set '{"mode":"corrupt","methods":"PUT","path":"'"$BLOCKS"'","count":3}'
+  expect_op ok "$f_URI" write 0 $((4 * FBS)) "$TMP/g.raw"
+  fired=$(fault_stat 's["rules"][0]["fired"]')
+  [ "$fired" = 3 ] || fail "the proxy damaged $fired uploads, expected 3"
+  n=$(grep -c "usbd\[$f_PID\]: debug: write of block .*attempt 1 failed.*HTTP 400.*\(BadDigest\|XAmzContentSHA256Mismatch\).*retrying" \
+    "$TMP/usbd.log" || true)
+  [ "$n" -ge 1 ] || fail "log shows $n damaged uploads refused and retried, expected some"
+  fault_clear
+  expect_op ok "$f_URI" read 0 $((4 * FBS)) "$TMP/g.raw"
+  expect_op ok "$f_URI" write 0 $((4 * FBS)) "$TMP/f.raw"  # what 5b reads
+  stop_named f
+else
+  echo "note: $S3_SERVER does not check uploads against their Content-MD5: damaged uploads were not tried" >&2
+fi
 
 # 5b. Permanent faults with a 2 s budget.
 start_named f "${FLT[@]}" --maxRetryPause=2000 --initialRetryPause=100 \
