@@ -6,22 +6,33 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# A package whose line says "no-recommends" after its name is installed
+# without the packages it only recommends.
 missing=
-for pkg in $(grep -v '^#' contrib/debian-packages.txt); do
+missing_lean=
+while read -r pkg flag; do
+  case "$pkg" in '' | '#'*) continue ;; esac
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   case "$status" in
     *"install ok installed"*) ;;
-    *) missing="$missing $pkg" ;;
+    *)
+      if [ "$flag" = no-recommends ]; then
+        missing_lean="$missing_lean $pkg"
+      else
+        missing="$missing $pkg"
+      fi ;;
   esac
-done
-if [ -n "$missing" ]; then
-  echo "usbd: installing Debian packages:$missing"
+done <contrib/debian-packages.txt
+if [ -n "$missing$missing_lean" ]; then
+  echo "usbd: installing Debian packages:$missing$missing_lean"
   sudo=
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   # Wait for another apt (unattended upgrades, a parallel job) to finish.
   apt="$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600"
   $apt update -qq
-  $apt install -y -qq $missing
+  [ -z "$missing" ] || $apt install -y -qq $missing
+  [ -z "$missing_lean" ] ||
+    $apt install -y -qq --no-install-recommends $missing_lean
 fi
 
 if [ ! -x configure ]; then

@@ -55,10 +55,15 @@ bool IsCredentialError(const std::string& code) {
 }
 
 // Retryable 4xx codes (S3 sends 400 RequestTimeout when a body was slow).
+// BadDigest, XAmzContentSHA256Mismatch and IncompleteBody say the body that
+// arrived is not the one sent (its Content-MD5, its signed SHA-256, its
+// length): it was damaged or cut on the way, and sending it again may get
+// it there whole.
 bool IsRetryableCode(const std::string& code) {
   return code == "RequestTimeout" || code == "SlowDown" ||
          code == "InternalError" || code == "ServiceUnavailable" ||
-         code == "OperationAborted";
+         code == "OperationAborted" || code == "BadDigest" ||
+         code == "XAmzContentSHA256Mismatch" || code == "IncompleteBody";
 }
 
 class S3ObjectStore : public ObjectStore {

@@ -7,8 +7,8 @@
 # a kill -9 is not a power cut), and nothing never written may appear; every sixth restart, and at the end, the store alone (an
 # empty cache) must read what the cache did.
 #
-# Stores: the local directory store, and S3 on moto_server (skipped, with a
-# note, when moto_server is not installed).
+# Stores: the local directory store, and S3 on moto_server or radosgw as
+# S3_SERVER says (skipped, with a note, when neither is installed).
 #
 # The server command is usbd's, or $USBD_CACHE_CMD (a template, see
 # cache_crash.py) to run the same test against another server.
@@ -41,19 +41,19 @@ $CRASH $ACKED --work "$TMP/dir" --rounds 30 --budget 80 --cmd "$DIR_CMD" ||
 
 if [ -z "${USBD_CACHE_CMD:-}" ]; then
   source "$(dirname "$0")/servers.sh"
-  if [ -n "$(find_tool moto_server)" ] && [ -n "$(find_tool aws)" ]; then
-    start_moto
-    moto_create_bucket crash
+  if have_s3; then
+    start_s3
+    s3_create_bucket crash
     # No --force: a killed usbd leaves its mount token behind, as after a
     # power cut, and the restart takes it over by itself.
-    S3_CMD="$USBD -f --listen=unix:{sock} --baseURL=$MOTO_ENDPOINT/ \
---accessFile=$MOTO_ACCESS_FILE --size={size} $CACHE_ARGS crash"
-    echo "--- S3 on moto_server" >&2
+    S3_CMD="$USBD -f --listen=unix:{sock} ${S3_ARGS[*]} --size={size} \
+$CACHE_ARGS crash"
+    echo "--- S3 on $S3_SERVER" >&2
     $CRASH $ACKED --work "$TMP/s3" --rounds 30 --budget 90 --run-max 1.0 \
       --size $((16 << 20)) --cmd "$S3_CMD" ||
-      fail "over S3 on moto_server (server log: $TMP/s3/server.log)"
+      fail "over S3 on $S3_SERVER (server log: $TMP/s3/server.log)"
   else
-    echo "note: moto_server or the aws cli not found: the S3 run was skipped" >&2
+    echo "note: no S3 server (moto_server and the aws cli, or radosgw) found: the S3 run was skipped" >&2
   fi
 fi
 echo "PASS: $TEST_NAME"

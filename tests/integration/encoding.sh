@@ -1,7 +1,7 @@
 #!/bin/bash
 # Compression and encryption end to end (issue 5), with the real binary and
-# real NBD clients, over the --test directory store (and S3 on moto_server
-# when it is installed):
+# real NBD clients, over the --test directory store (and S3, on moto_server
+# or radosgw as S3_SERVER says, when one is installed):
 #  1. Round trip (nbdcopy + cmp) with each combination: none, --compress,
 #     --encrypt, both; the volume metadata records the settings; a restart
 #     without --size or --blockSize detects the geometry and reads the same.
@@ -15,9 +15,10 @@
 #  5. A tampered, truncated, swapped or replayed-from-another-volume block
 #     file: reading that block is EIO (qemu-io fails) and the log names the
 #     block; the other blocks still read the same.
-#  6. --memory with both layers; S3 (moto) with both layers, the bucket
-#     holding no plaintext (skipped, loudly, without moto_server).
+#  6. --memory with both layers; S3 with both layers, the bucket holding no
+#     plaintext (skipped, loudly, without an S3 server).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/servers.sh"
 require_tool nbdcopy nbdinfo qemu-io openssl cmp
 # libnbd's Python module reads single blocks (the python3 first in PATH may
 # be another one than the distribution's, which has it).
@@ -275,7 +276,7 @@ grep -q "block 7 (0x7)" "$TMP/usbd.log" || fail "the log does not name block 7"
 cmp <(read_block 8) <(expected_block 8) || fail "compress: block 8 damaged"
 stop_usbd
 
-# --- 6. --memory, and S3 on moto_server --------------------------------------
+# --- 6. --memory, and S3 -------------------------------------------------------
 start_usbd --memory --size=$SIZE --blockSize=64k --compress --encrypt \
   --passwordFile="$TMP/pw" mem
 nbdcopy --flush "$TMP/in.raw" "$URI" || fail "memory: nbdcopy to usbd failed"
@@ -283,15 +284,10 @@ nbdcopy "$URI" "$TMP/out.raw" || fail "memory: nbdcopy from usbd failed"
 cmp "$TMP/in.raw" "$TMP/out.raw" || fail "memory: round trip changed data"
 stop_usbd
 
-if [ -f "$(dirname "$0")/servers.sh" ]; then
-  source "$(dirname "$0")/servers.sh"
-  MOTO=$(find_tool moto_server)
-  AWS=$(find_tool aws)
-fi
-if [ -n "${MOTO:-}" ] && [ -n "${AWS:-}" ]; then
-  start_moto
-  moto_create_bucket enc
-  S3=(--baseURL="$MOTO_ENDPOINT/" --accessFile="$MOTO_ACCESS_FILE")
+if have_s3; then
+  start_s3
+  s3_create_bucket enc
+  S3=("${S3_ARGS[@]}")
   start_usbd "${S3[@]}" --size=$SIZE --blockSize=64k --compress --encrypt \
     --passwordFile="$TMP/pw" enc
   nbdcopy "$TMP/in.raw" "$URI" || fail "s3: nbdcopy to usbd failed"
@@ -301,8 +297,7 @@ if [ -n "${MOTO:-}" ] && [ -n "${AWS:-}" ]; then
   cmp "$TMP/in.raw" "$TMP/out.raw" || fail "s3: round trip changed data"
   stop_usbd
   mkdir "$TMP/bucket"
-  moto_aws s3 cp --recursive --quiet s3://enc/ "$TMP/bucket/" ||
-    fail "s3: cannot download the bucket"
+  s3_download enc "$TMP/bucket" || fail "s3: cannot download the bucket"
   n=$(ls "$TMP/bucket" | grep -c -x "$BLOCKS" || true)
   [ "$n" -eq 96 ] || fail "s3: $n block objects, expected 96"
   [ "$(pattern_count "$TMP/bucket")" -eq 0 ] ||
@@ -315,7 +310,7 @@ if [ -n "${MOTO:-}" ] && [ -n "${AWS:-}" ]; then
     "${S3[@]}" --compress enc
   echo "s3: round trip, no plaintext in the bucket, wrong password refused"
 else
-  echo "note: moto_server or the aws cli not found: the S3 part was skipped" >&2
+  echo "note: no S3 server (moto_server and the aws cli, or radosgw) found: the S3 part was skipped" >&2
 fi
 
 echo "PASS: $TEST_NAME"

@@ -2,9 +2,12 @@
 # A real filesystem on usbd: nbdfuse exposes the volume as a file, mkfs.ext4
 # formats it, the kernel mounts it (-o loop), files with known checksums are
 # written; then everything is unmounted, usbd stopped with SIGTERM (exit 0)
-# and started again on the same --test directory; fsck must find the
-# filesystem clean and every file must read back with its checksum.
+# and started again on the same store; fsck must find the filesystem clean
+# and every file must read back with its checksum.
+# The store is a --test directory, or with FS_STORE=s3 a bucket on the S3
+# server S3_SERVER names (servers.sh, start_s3).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/servers.sh"
 require_tool nbdfuse mkfs.ext4 fsck.ext4 mount umount fusermount3 \
   sha256sum openssl
 if [ "$(id -u)" -ne 0 ]; then
@@ -22,6 +25,15 @@ FUSE="$TMP/fuse"
 DISK="$FUSE/disk"
 MNT="$TMP/mnt"
 mkdir "$TMP/store" "$FUSE" "$MNT"
+case ${FS_STORE:-dir} in
+  dir) STORE=(--test "$TMP/store") ;;
+  s3)
+    require_s3
+    start_s3
+    s3_create_bucket fsvol
+    STORE=("${S3_ARGS[@]}" fsvol) ;;
+  *) fail "FS_STORE=$FS_STORE: expected dir or s3" ;;
+esac
 
 # Cleanup runs in reverse order: filesystem, FUSE mount, then nbdfuse.
 on_exit '[ -z "$NBDFUSE_PID" ] || kill $NBDFUSE_PID'
@@ -56,7 +68,7 @@ fuse_down() {
 }
 
 # --- first life: format, fill, unmount, stop ---
-start_usbd --test --size=$SIZE "$TMP/store"
+start_usbd --size=$SIZE "${STORE[@]}"
 fuse_up
 [ "$(stat -c %s "$DISK")" -eq $SIZE ] ||
   fail "nbdfuse file has size $(stat -c %s "$DISK"), expected $SIZE"
@@ -82,8 +94,8 @@ umount "$MNT" || fail "umount failed"
 fuse_down
 stop_usbd  # SIGTERM, exit 0
 
-# --- second life: same directory, fresh process ---
-start_usbd --test --size=$SIZE "$TMP/store"
+# --- second life: same store, fresh process ---
+start_usbd --size=$SIZE "${STORE[@]}"
 fuse_up
 fsck.ext4 -f -n "$DISK" >"$TMP/fsck.out" 2>&1 ||
   { cat "$TMP/fsck.out" >&2; fail "fsck found errors after a restart"; }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every object is verified on the way back (issue 11, part 3), with the real
-# usbd, real NBD clients, nginx (plain HTTP) and moto_server (S3), and the
-# fault proxy (tests/tools/fault_proxy.py) between usbd and the store:
+# usbd, real NBD clients, nginx (plain HTTP) and S3 (moto_server or radosgw,
+# as S3_SERVER says), and the fault proxy (tests/tools/fault_proxy.py)
+# between usbd and the store:
 #  a. Transient corruption: the proxy flips one byte in 30% of the GET
 #     bodies of block objects. With no codec, with --compress (random data:
 #     every block is stored uncompressed) and with --encrypt, every read
@@ -20,7 +21,7 @@
 #     there are caught too.
 # Prints the figures: faults injected, blocks read and checked, mismatches.
 # SKIP (77) only when nginx or nbdcopy is missing; the S3 half is skipped,
-# loudly, without moto_server.
+# loudly, without an S3 server.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/servers.sh"
 require_nginx
@@ -169,15 +170,14 @@ stop_named u
   fail "http legacy: the old metadata was rewritten"
 stop_fault_proxy
 
-# --- S3 (moto) --------------------------------------------------------------------
-if [ -z "$(find_tool moto_server)" ]; then
-  echo "SKIP (part): $TEST_NAME: no moto_server; the S3 half did not run" >&2
+# --- S3 -------------------------------------------------------------------------
+if ! have_s3; then
+  echo "SKIP (part): $TEST_NAME: no S3 server (moto_server and the aws cli, or radosgw); the S3 half did not run" >&2
 else
-  require_moto
-  start_moto
-  moto_create_bucket intb
-  start_fault_proxy "$MOTO_ENDPOINT"
-  S3=(--baseURL="$PROXY_URL" --accessFile="$MOTO_ACCESS_FILE")
+  start_s3
+  s3_create_bucket intb
+  start_fault_proxy "$S3_ENDPOINT"
+  S3=(--baseURL="$PROXY_URL" --accessFile="$S3_ACCESS_FILE")
   for mode in none compress encrypt; do
     read -r -a M <<<"$(mode_args $mode)"
     VOL=(--prefix=$mode- intb)
@@ -187,26 +187,26 @@ else
     transient_flips "s3 $mode" "$u_URI" "$u_PID"
     stop_named u
     # Rewritten in the bucket: the ETag is the MD5 of the corrupt body.
-    moto_aws s3api get-object --bucket intb --key $mode-00000005 \
-      "$TMP/obj" >/dev/null || fail "s3 $mode: cannot get the object"
+    s3_get intb $mode-00000005 >"$TMP/obj" ||
+      fail "s3 $mode: cannot get the object"
     flip_byte "$TMP/obj"
-    moto_aws s3api put-object --bucket intb --key $mode-00000005 \
-      --body "$TMP/obj" >/dev/null || fail "s3 $mode: cannot put the object"
+    s3_put "$TMP/obj" intb $mode-00000005 ||
+      fail "s3 $mode: cannot put the object"
     start_named u "${S3[@]}" "${M[@]}" "${SHORT[@]}" "${VOL[@]}"
     persistent 5 "$mode-00000005" "$u_URI" "$u_PID" "s3 $mode"
     stop_named u
   done
-  moto_aws s3api get-object --bucket intb --key none-usbd-volume \
-    "$TMP/meta" >/dev/null || fail "s3: cannot get the metadata object"
+  s3_get intb none-usbd-volume >"$TMP/meta" ||
+    fail "s3: cannot get the metadata object"
   sed -i 's/^size=/Size=/' "$TMP/meta"
-  moto_aws s3api put-object --bucket intb --key none-usbd-volume \
-    --body "$TMP/meta" >/dev/null || fail "s3: cannot put the metadata object"
+  s3_put "$TMP/meta" intb none-usbd-volume ||
+    fail "s3: cannot put the metadata object"
   corrupt_metadata_refused "s3" "${S3[@]}" "${SHORT[@]}" --prefix=none- intb
 
   # An earlier usbd's volume over S3: raw blocks, checked by their ETag.
   legacy_metadata >"$TMP/legacy"
-  moto_aws s3api put-object --bucket intb --key legacy-usbd-volume \
-    --body "$TMP/legacy" >/dev/null || fail "s3 legacy: cannot put metadata"
+  s3_put "$TMP/legacy" intb legacy-usbd-volume ||
+    fail "s3 legacy: cannot put metadata"
   start_named u "${S3[@]}" "${PATIENT[@]}" --prefix=legacy- intb
   nbdcopy "$TMP/in.raw" "$u_URI" || fail "s3 legacy: nbdcopy in failed"
   transient_flips "s3 legacy (raw blocks, MD5 ETag)" "$u_URI" "$u_PID"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The mount token over every store users deploy on (the local directory of
-# --test, plain HTTP on nginx dav, S3 on moto_server), with the real usbd:
+# --test, plain HTTP on nginx dav, S3 on moto_server or radosgw as S3_SERVER
+# says: servers.sh, start_s3), with the real usbd:
 #  1. A second read-write usbd is refused while the first runs, naming it
 #     as a running usbd of this machine (not suggesting a reset).
 #  2. kill -9 with flushed blocks still in the cache file: the next start,
@@ -12,8 +13,8 @@
 #     machine"), with --reset-mounted-flag suggested; after that reset the
 #     volume starts.
 #  5. A clean stop removes the token.
-# S3 and HTTP are skipped, each with a note, only when moto_server or nginx
-# is missing; the directory store always runs.
+# S3 and HTTP are skipped, each with a note, only when no S3 server or no
+# nginx is installed; the directory store always runs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/servers.sh"
 require_tool nbdcopy cmp openssl timeout sed
@@ -28,7 +29,7 @@ token_text() {
   case $KIND in
     dir) cat "$STORE_DIR/usbd-mounted" ;;
     http) cat "$STORE_DIR/vol/usbd-mounted" ;;
-    s3) moto_aws s3 cp s3://tok/usbd-mounted - ;;
+    s3) s3_get tok usbd-mounted ;;
   esac
 }
 token_replace() {
@@ -36,7 +37,7 @@ token_replace() {
   case $KIND in
     dir) cp "$TMP/token.new" "$STORE_DIR/usbd-mounted" ;;
     http) cp "$TMP/token.new" "$STORE_DIR/vol/usbd-mounted" ;;
-    s3) moto_aws s3 cp "$TMP/token.new" s3://tok/usbd-mounted >/dev/null ;;
+    s3) s3_put "$TMP/token.new" tok usbd-mounted ;;
   esac
 }
 token_exists() { token_text >/dev/null 2>&1; }
@@ -137,11 +138,11 @@ else
   echo "note: nginx not found: the HTTP store was skipped" >&2
 fi
 
-if [ -n "$(find_tool moto_server)" ] && [ -n "$(find_tool aws)" ]; then
-  start_moto
-  moto_create_bucket tok
-  scenario s3 --baseURL="$MOTO_ENDPOINT/" --accessFile="$MOTO_ACCESS_FILE" tok
+if have_s3; then
+  start_s3
+  s3_create_bucket tok
+  scenario s3 "${S3_ARGS[@]}" tok
 else
-  echo "note: moto_server or the aws cli not found: S3 was skipped" >&2
+  echo "note: no S3 server (moto_server and the aws cli, or radosgw) found: S3 was skipped" >&2
 fi
 finish_test

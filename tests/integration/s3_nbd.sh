@@ -1,7 +1,9 @@
 #!/bin/bash
 # usbd on S3 end to end: moto_server (signatures checked for real with an IAM
-# key), real NBD clients, and tests/tools/fault_proxy.py between usbd and
-# moto for the failure cases.
+# key) or Ceph's RADOS Gateway, as S3_SERVER says (servers.sh, start_s3; with
+# S3_STYLE=vhost, virtual-host addressing), real NBD clients, and
+# tests/tools/fault_proxy.py between usbd and the server for the failure
+# cases (path style).
 #  1. nbdcopy round trip of a 64 MiB image; nbdinfo --map (--listBlocks)
 #     shows holes where nothing was stored; zero blocks are not stored.
 #  2. Restart: size and block size come from the volume; a conflicting
@@ -14,17 +16,19 @@
 #     SignatureDoesNotMatch and the key id, never the secret; a secret given
 #     with --accessKey does not stay visible in /proc/PID/cmdline or ps.
 #  5. Faults through the proxy: transient 503 SlowDown, connection resets
-#     and truncated bodies are retried (data intact); a permanent 500, a
-#     stalled store and an unreachable one fail the NBD request with EIO
-#     within the retry budget, naming the block, and usbd serves again once
-#     the fault is gone.
+#     and truncated bodies are retried (data intact), and so are uploads
+#     damaged on the way, which radosgw refuses (moto keeps them: not tried
+#     there); a permanent 500, a stalled store and an unreachable one fail
+#     the NBD request with EIO within the retry budget, naming the block,
+#     and usbd serves again once the fault is gone.
 #  NBD flush/FUA (promised by usbd(8)) are checked too; failures of such
 #  checks are reported at the end so that the rest still runs.
 #  6. --erase --force deletes every object of the volume.
-# SKIP (77) only when moto_server or the aws cli is missing.
+# SKIP (77) only when no S3 server (moto_server and the aws cli, or radosgw)
+# is installed.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/servers.sh"
-require_moto
+require_s3
 require_tool nbdcopy nbdinfo qemu-io openssl cmp curl python3 timeout
 require_nbd_py
 
@@ -33,14 +37,14 @@ MIB=$((1024 * KIB))
 SIZE=$((64 * MIB))
 BS=$((512 * KIB))
 
-start_moto
-moto_create_bucket vol
-moto_create_bucket flt
-S3=(--baseURL="$MOTO_ENDPOINT/" --accessFile="$MOTO_ACCESS_FILE")
+start_s3
+s3_create_bucket vol
+s3_create_bucket flt
+S3=("${S3_ARGS[@]}")
 
 expect_keys() {  # BUCKET WHAT EXPECTED_COUNT [MUST_HAVE [MUST_NOT_HAVE]]
   local keys n
-  keys=$(moto_list_keys "$1") || fail "cannot list bucket $1"
+  keys=$(s3_list_keys "$1") || fail "cannot list bucket $1"
   n=$(printf '%s' "$keys" | grep -c . || true)
   [ "$n" -eq "$3" ] || fail "bucket $1 $2: $n objects, expected $3"
   if [ -n "${4:-}" ]; then
@@ -153,16 +157,15 @@ stop_named a
 
 # --- 4. Credentials ---------------------------------------------------------------
 bad_secret="WrongSecret0123456789abcdefghijklmnopqrs"
-(umask 077 && echo "$MOTO_KEY_ID:$bad_secret" >"$TMP/bad.passwd")
+(umask 077 && echo "$S3_KEY_ID:$bad_secret" >"$TMP/bad.passwd")
 for how in file arg; do
   if [ $how = file ]; then
     creds=(--accessFile="$TMP/bad.passwd")
   else
-    creds=(--accessId="$MOTO_KEY_ID" --accessKey="$bad_secret")
+    creds=(--accessId="$S3_KEY_ID" --accessKey="$bad_secret")
   fi
   t0=$(now_ms)
-  HOME="$TMP" refused "$TMP/badkey.out" --baseURL="$MOTO_ENDPOINT/" \
-    "${creds[@]}" vol
+  HOME="$TMP" refused "$TMP/badkey.out" "${S3_URL[@]}" "${creds[@]}" vol
   elapsed=$(($(now_ms) - t0))
   [ $REFUSED_RC -eq 1 ] ||
     fail "wrong secret ($how): exit status $REFUSED_RC, expected 1"
@@ -174,21 +177,21 @@ for how in file arg; do
   n=$(grep -c "error:" "$TMP/badkey.out" || true)
   [ "$n" -eq 1 ] ||
     fail "wrong secret ($how): $n error lines, expected one: $(cat "$TMP/badkey.out")"
-  grep SignatureDoesNotMatch "$TMP/badkey.out" | grep -q -- "$MOTO_KEY_ID" ||
-    fail "wrong secret ($how): the SignatureDoesNotMatch line does not name key id $MOTO_KEY_ID"
+  grep SignatureDoesNotMatch "$TMP/badkey.out" | grep -q -- "$S3_KEY_ID" ||
+    fail "wrong secret ($how): the SignatureDoesNotMatch line does not name key id $S3_KEY_ID"
   ! grep -qF -- "$bad_secret" "$TMP/badkey.out" ||
     fail "wrong secret ($how): the secret appears in usbd's output"
 done
 expect_keys vol "after the wrong-key starts" 113 usbd-volume usbd-mounted
 
 # --accessKey on the command line: gone from /proc/PID/cmdline and ps.
-HOME="$TMP" start_named ak --baseURL="$MOTO_ENDPOINT/" \
-  --accessId="$MOTO_KEY_ID" --accessKey="$MOTO_SECRET" vol
-! tr '\0' ' ' <"/proc/$ak_PID/cmdline" | grep -qF -- "$MOTO_SECRET" ||
+HOME="$TMP" start_named ak "${S3_URL[@]}" \
+  --accessId="$S3_KEY_ID" --accessKey="$S3_SECRET" vol
+! tr '\0' ' ' <"/proc/$ak_PID/cmdline" | grep -qF -- "$S3_SECRET" ||
   fail "the secret given with --accessKey is visible in /proc/$ak_PID/cmdline"
-tr '\0' ' ' <"/proc/$ak_PID/cmdline" | grep -qF -- "--accessId=$MOTO_KEY_ID" ||
+tr '\0' ' ' <"/proc/$ak_PID/cmdline" | grep -qF -- "--accessId=$S3_KEY_ID" ||
   fail "/proc/$ak_PID/cmdline does not look like usbd's command line"
-! ps -ww -o args= -p "$ak_PID" | grep -qF -- "$MOTO_SECRET" ||
+! ps -ww -o args= -p "$ak_PID" | grep -qF -- "$S3_SECRET" ||
   fail "the secret given with --accessKey is visible in ps"
 expect_op ok "$ak_URI" read 0 $((2 * MIB)) "$TMP/in.raw"
 stop_named ak
@@ -196,36 +199,37 @@ stop_named ak
 # The AWS CLI's credentials file, with a profile picked by AWS_PROFILE (and
 # no other credentials anywhere).
 mkdir -p "$TMP/awshome/.aws"
-(umask 077 && printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = wrong\n\n[profile moto]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
-  "$MOTO_KEY_ID" "$MOTO_SECRET" >"$TMP/awshome/.aws/credentials")
-HOME="$TMP/awshome" AWS_SHARED_CREDENTIALS_FILE= AWS_PROFILE=moto \
-  start_named prof --baseURL="$MOTO_ENDPOINT/" vol
+(umask 077 && printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = wrong\n\n[profile test]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+  "$S3_KEY_ID" "$S3_SECRET" >"$TMP/awshome/.aws/credentials")
+HOME="$TMP/awshome" AWS_SHARED_CREDENTIALS_FILE= AWS_PROFILE=test \
+  start_named prof "${S3_URL[@]}" vol
 expect_op ok "$prof_URI" read 0 $((2 * MIB)) "$TMP/in.raw"
 stop_named prof
 
 # --blockCacheSync is write-through (s3backer's meaning): with uploads held
 # back a minute, the block is in the bucket when the write is answered,
 # without a FLUSH.
-moto_create_bucket syncvol
+s3_create_bucket syncvol
 start_named sync "${S3[@]}" --size=4M --blockSize=64k --blockCacheSize=16 \
   --blockCacheWriteDelay=60000 --blockCacheSync syncvol
 expect_op ok "$sync_URI" write $((3 * 65536)) 65536
-moto_list_keys syncvol | grep -qx 00000003 ||
+grep -qx 00000003 <<<"$(s3_list_keys syncvol)" ||
   fail "--blockCacheSync: block 3 is not in the bucket when its write returned"
 stop_named sync
 
 # --sse=aws:kms with --sse-key-id (s3backer's option): every object usbd
 # writes names that KMS key.
-moto_create_bucket kmsvol
+s3_create_bucket kmsvol
 start_named kms "${S3[@]}" --size=4M --blockSize=64k --sse=aws:kms \
   --sse-key-id=usbd-key-1 kmsvol
 expect_op ok "$kms_URI" write 0 65536
 stop_named kms
-block_key=$(moto_list_keys kmsvol | grep -m 1 -x '[0-9a-f]\{8\}') ||
+# (The whole listing first: grep -m 1 would leave the lister a broken pipe.)
+keys=$(s3_list_keys kmsvol) || fail "cannot list bucket kmsvol"
+block_key=$(grep -m 1 -x '[0-9a-f]\{8\}' <<<"$keys") ||
   fail "no block object in bucket kmsvol"
 for key in "$block_key" usbd-volume; do
-  kms_key=$(moto_aws s3api head-object --bucket kmsvol --key "$key" \
-    --query SSEKMSKeyId)
+  kms_key=$(s3_kms_key_id kmsvol "$key")
   [ "$kms_key" = usbd-key-1 ] ||
     fail "object $key of the --sse-key-id volume names KMS key '$kms_key'"
 done
@@ -235,8 +239,8 @@ FSIZE=$((16 * MIB))
 FBS=$((256 * KIB))
 make_random_file "$TMP/f.raw" $FSIZE 32 || true
 [ "$(stat -c %s "$TMP/f.raw")" -eq $FSIZE ] || fail "cannot make f.raw"
-start_fault_proxy "$MOTO_ENDPOINT"
-FLT=(--baseURL="$PROXY_URL" --accessFile="$MOTO_ACCESS_FILE" --prefix=fp-)
+start_fault_proxy "$S3_ENDPOINT"
+FLT=(--baseURL="$PROXY_URL" --accessFile="$S3_ACCESS_FILE" --prefix=fp-)
 
 # 5a. Transient faults (default retry budget): 3 SlowDown and 2 resets on
 #     PUT, the same and 2 truncated bodies on GET, over the copy in and out.
@@ -266,6 +270,28 @@ n=$(grep -c "usbd\[$f_PID\]: debug: read of block .*attempt 1 failed.*503.*SlowD
   fail "transient faults logged an error: $(grep "usbd\[$f_PID\]: error:" "$TMP/usbd.log" | head -3)"
 fault_clear
 stop_named f
+
+# 5a'. Uploads damaged on the way (one byte of the body changed, its
+#     Content-MD5 and signed SHA-256 kept): the server refuses them and usbd
+#     sends them again. moto checks neither and would keep the damage, so
+#     this runs on radosgw only.
+if [ "$S3_SERVER" = rgw ]; then
+  make_random_file "$TMP/g.raw" $((4 * FBS)) 33 || true
+  start_named f "${FLT[@]}" --debug flt
+  fault_set '{"mode":"corrupt","methods":"PUT","path":"'"$BLOCKS"'","count":3}'
+  expect_op ok "$f_URI" write 0 $((4 * FBS)) "$TMP/g.raw"
+  fired=$(fault_stat 's["rules"][0]["fired"]')
+  [ "$fired" = 3 ] || fail "the proxy damaged $fired uploads, expected 3"
+  n=$(grep -c "usbd\[$f_PID\]: debug: write of block .*attempt 1 failed.*HTTP 400.*\(BadDigest\|XAmzContentSHA256Mismatch\).*retrying" \
+    "$TMP/usbd.log" || true)
+  [ "$n" -ge 1 ] || fail "log shows $n damaged uploads refused and retried, expected some"
+  fault_clear
+  expect_op ok "$f_URI" read 0 $((4 * FBS)) "$TMP/g.raw"
+  expect_op ok "$f_URI" write 0 $((4 * FBS)) "$TMP/f.raw"  # what 5b reads
+  stop_named f
+else
+  echo "note: $S3_SERVER does not check uploads against their Content-MD5: damaged uploads were not tried" >&2
+fi
 
 # 5b. Permanent faults with a 2 s budget.
 start_named f "${FLT[@]}" --maxRetryPause=2000 --initialRetryPause=100 \
@@ -331,7 +357,7 @@ elapsed=$(($(now_ms) - t0))
 grep -q "usbd\[$f_PID\]: error: read of block 10 (0xa) (object fp-[0-9a-f]*) failed after" "$TMP/usbd.log" ||
   fail "the log does not name block 10 after the store became unreachable"
 kill -0 "$f_PID" 2>/dev/null || fail "usbd died while the store was unreachable"
-start_fault_proxy "$MOTO_ENDPOINT" "$port"
+start_fault_proxy "$S3_ENDPOINT" "$port"
 rm -f "$TMP/fout.raw"
 nbdcopy "$f_URI" "$TMP/fout.raw" || fail "nbdcopy after the store came back failed"
 cmp "$TMP/f.raw" "$TMP/fout.raw" || fail "data differs after the faults"
@@ -341,8 +367,7 @@ stop_named f
 "$USBD" --erase --force "${S3[@]}" vol >>"$TMP/usbd.log" 2>&1 ||
   fail "--erase --force vol failed"
 expect_keys vol "after --erase" 0
-"$USBD" --erase --force --baseURL="$MOTO_ENDPOINT/" \
-  --accessFile="$MOTO_ACCESS_FILE" --prefix=fp- flt >>"$TMP/usbd.log" 2>&1 ||
+"$USBD" --erase --force "${S3[@]}" --prefix=fp- flt >>"$TMP/usbd.log" 2>&1 ||
   fail "--erase --force flt --prefix=fp- failed"
 expect_keys flt "after --erase" 0
 # An erased volume is new again: it needs --size.
@@ -351,5 +376,5 @@ grep -q -- "--size" "$TMP/erased.out" ||
   fail "starting an erased volume without --size: $(cat "$TMP/erased.out")"
 expect_keys vol "after a refused start" 0
 
-! grep -qF -- "$MOTO_SECRET" "$TMP/usbd.log" || fail "the secret appears in usbd's log"
+! grep -qF -- "$S3_SECRET" "$TMP/usbd.log" || fail "the secret appears in usbd's log"
 finish_test

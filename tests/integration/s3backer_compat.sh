@@ -1,6 +1,7 @@
 #!/bin/bash
 # s3backer's buckets, served in place. Debian's real s3backer (1.5.4) writes
-# through its FUSE file into moto_server in four modes: plain block names,
+# through its FUSE file into an S3 server (moto_server or radosgw, as
+# S3_SERVER says: servers.sh, start_s3) in four modes: plain block names,
 # --blockHashPrefix, --compress (deflate) and --encrypt (deflate + its
 # AES-128-CBC with HMAC-SHA1). Then, for each bucket, with the same options:
 #   - usbd never creates a volume over it: s3backer's block headers give
@@ -26,12 +27,12 @@ require_tool fusermount
   echo "SKIP: $TEST_NAME: no /dev/fuse for s3backer" >&2
   exit 77
 }
-require_moto
-start_moto
+require_s3
+start_s3
 
 SIZE=$((4 * 1024 * 1024))
 BS=65536
-S3=(--baseURL="$MOTO_ENDPOINT/" --accessFile="$MOTO_ACCESS_FILE")
+S3=(--baseURL="$S3_ENDPOINT/" --accessFile="$S3_ACCESS_FILE")
 
 # s3backer_mount BUCKET MNT [ARGS...]: s3backer in the foreground (in the
 # background of this script), until its file appears; sets S3B_PID.
@@ -40,7 +41,7 @@ s3backer_mount() {
   shift 2
   mkdir -p "$mnt"
   s3backer -f --size=$SIZE --blockSize=$BS --region=us-east-1 \
-    --baseURL="http://localhost:$MOTO_PORT/" --accessFile="$MOTO_ACCESS_FILE" \
+    --baseURL="http://localhost:$S3_PORT/" --accessFile="$S3_ACCESS_FILE" \
     "$@" "$bucket" "$mnt" >>"$TMP/s3backer.log" 2>&1 &
   S3B_PID=$!
   on_exit "fusermount -u $mnt; kill $S3B_PID"
@@ -68,7 +69,7 @@ s3backer_refused() {
   mkdir -p "$mnt"
   local status=0
   timeout 30 s3backer -f --size=$SIZE --blockSize=$BS --region=us-east-1 \
-    --baseURL="http://localhost:$MOTO_PORT/" --accessFile="$MOTO_ACCESS_FILE" \
+    --baseURL="http://localhost:$S3_PORT/" --accessFile="$S3_ACCESS_FILE" \
     "$@" "$bucket" "$mnt" >"$TMP/s3b-refused.out" 2>&1 || status=$?
   cat "$TMP/s3b-refused.out" >>"$TMP/s3backer.log"
   if [ $status -eq 0 ] || [ $status -eq 124 ]; then
@@ -91,14 +92,14 @@ run_mode() {  # LABEL BUCKET [OPTIONS OF BOTH...]
   local label=$1 bucket=$2
   shift 2
   echo "=== s3backer $label ==="
-  moto_create_bucket "$bucket"
+  s3_create_bucket "$bucket"
   local mnt="$TMP/mnt-$bucket"
   s3backer_mount "$bucket" "$mnt" "$@"
   dd if="$TMP/part1" of="$mnt/file" conv=notrunc,fsync status=none
   dd if="$TMP/part2" of="$mnt/file" bs=$BS seek=40 conv=notrunc,fsync \
     status=none
   s3backer_unmount "$mnt"
-  moto_list_keys "$bucket" >"$TMP/keys-s3backer"
+  s3_list_keys "$bucket" >"$TMP/keys-s3backer"
   [ "$(wc -l <"$TMP/keys-s3backer")" -eq 21 ] ||
     fail "s3backer $label stored $(wc -l <"$TMP/keys-s3backer") objects, expected 21 blocks: $(head -3 "$TMP/keys-s3backer")"
 
@@ -108,7 +109,7 @@ run_mode() {  # LABEL BUCKET [OPTIONS OF BOTH...]
     "$@" "$bucket"
   grep -q "record size 4M, block size 64k" "$TMP/create.out" ||
     fail "usbd over s3backer's $label bucket: $(cat "$TMP/create.out")"
-  moto_list_keys "$bucket" | cmp -s - "$TMP/keys-s3backer" ||
+  s3_list_keys "$bucket" | cmp -s - "$TMP/keys-s3backer" ||
     fail "a refused usbd wrote to the bucket"
 
   # ...and the same command line as s3backer's, without --size, adopts it:
@@ -131,7 +132,7 @@ run_mode() {  # LABEL BUCKET [OPTIONS OF BOTH...]
   [ "$(nbd_op "$a_URI" write $((20 * BS + 100)) $((3 * BS)) "$TMP/expected")" = ok ] ||
     fail "write through usbd failed"
   stop_named a
-  moto_list_keys "$bucket" | grep -q "s3backer-mounted" &&
+  grep -q "s3backer-mounted" <<<"$(s3_list_keys "$bucket")" &&
     fail "usbd left s3backer's mounted flag behind after a clean stop"
   start_named a "${S3[@]}" "$@" "$bucket"
   nbdcopy "$a_URI" "$TMP/served"
@@ -167,7 +168,7 @@ run_mode "--encrypt" encrypted --encrypt --passwordFile="$TMP/s3b-password"
 # The password is checked on a stored block at start: a wrong one is
 # refused there, with one clear line, and writes nothing.
 echo "=== wrong password, changed block ==="
-moto_list_keys encrypted >"$TMP/keys-before"
+s3_list_keys encrypted >"$TMP/keys-before"
 refused "$TMP/wrong.out" "${S3[@]}" --encrypt \
   --passwordFile="$TMP/wrong-password" encrypted
 grep -q "wrong password" "$TMP/wrong.out" ||
@@ -180,7 +181,7 @@ stop_named a
 # headers kept): an EIO on read, not data.
 key=00000001
 grep -qx "$key" "$TMP/keys-before" || fail "no object $key in bucket encrypted"
-moto_tamper_object encrypted "$key"
+s3_tamper_object encrypted "$key"
 start_named a "${S3[@]}" --encrypt --passwordFile="$TMP/s3b-password" \
   --maxRetryPause=500 encrypted
 expect_op EIO "$a_URI" read $BS $BS
@@ -189,17 +190,18 @@ stop_named a
 
 # s3backer's options file (README_nbd.md's settings, in its one-argument-
 # per-line format, with the obsolete flags old configurations carry) runs
-# usbd unchanged; only --baseURL points at moto instead of --ssl at AWS.
+# usbd unchanged; only --baseURL points at the test's server instead of
+# --ssl at AWS.
 echo "=== s3backer's options file ==="
-moto_create_bucket conf
+s3_create_bucket conf
 printf 'conf password\n' >"$TMP/password"
 chmod 600 "$TMP/password"
 cat >"$TMP/s3backer.conf" <<CONF
 # as in s3backer's NBD documentation
 --size=$SIZE
 --blockSize=$BS
---baseURL=$MOTO_ENDPOINT/
---accessFile=$MOTO_ACCESS_FILE
+--baseURL=$S3_ENDPOINT/
+--accessFile=$S3_ACCESS_FILE
 --listBlocks
 --listBlocksThreads=50
 --encrypt
@@ -227,7 +229,7 @@ nbdcopy "$c_URI" "$TMP/served"
 cmp "$TMP/expected" "$TMP/served" ||
   fail "usbd run from s3backer's options file lost data across a restart"
 stop_named c
-moto_list_keys conf | grep -q usbd-volume ||
+grep -q usbd-volume <<<"$(s3_list_keys conf)" ||
   fail "the options file's run made no volume in bucket conf"
 # s3backer's cipher names are its format: refused on a volume of usbd's.
 refused "$TMP/cbc.out" --configFile="$TMP/s3backer.conf" --encrypt=AES-128-CBC

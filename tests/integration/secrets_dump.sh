@@ -2,11 +2,11 @@
 # Secrets stay out of core dumps (issue 11, part 4), with the real binary,
 # real stores and real dumps. Four runs of an encrypted volume, each with
 # real I/O through libnbd (so the cipher is used and, on S3, every request
-# signed, SigV4 checked for real by moto_server):
+# signed, SigV4 checked for real by moto_server or radosgw: S3_SERVER):
 #  1. --httpStore on nginx, --passwordFile, and
 #     --httpHeader 'Authorization: Bearer TOKEN' on the command line;
 #  2. --httpStore, the password and the header in an options file;
-#  3. S3 on moto_server, the secret key from --accessFile, --passwordFile;
+#  3. S3, the secret key from --accessFile, --passwordFile;
 #  4. S3, --accessKey and --password on the command line.
 # Each running usbd is dumped with gdb's `gcore`, then killed with SIGABRT
 # for a kernel core dump, and each dump is searched for: the password, the
@@ -195,17 +195,16 @@ http_case() {  # LABEL VOLUME ARGS...
 s3_case() {  # LABEL BUCKET ARGS...
   local label=$1 bucket=$2
   shift 2
-  moto_create_bucket "$bucket"
-  start_dumpable --baseURL="$MOTO_ENDPOINT/" --size=16M --blockSize=64k \
-    "$@" "$bucket"
+  s3_create_bucket "$bucket"
+  start_dumpable "${S3_URL[@]}" --size=16M --blockSize=64k "$@" "$bucket"
   do_io
-  moto_aws s3 cp "s3://$bucket/usbd-volume" "$TMP/$bucket-meta" >/dev/null ||
+  s3_get "$bucket" usbd-volume >"$TMP/$bucket-meta" ||
     fail "$label: cannot fetch the volume metadata"
   local key
   key=$(volume_key "$TMP/$bucket-meta")
   [ ${#key} -eq 64 ] || fail "$label: cannot derive the volume key"
-  dump_and_search "$label" "$(hex "$MOTO_KEY_ID")" \
-    password="$(hex "$PASSWORD")" aes_key="$key" s3_secret="$(hex "$MOTO_SECRET")"
+  dump_and_search "$label" "$(hex "$S3_KEY_ID")" \
+    password="$(hex "$PASSWORD")" aes_key="$key" s3_secret="$(hex "$S3_SECRET")"
 }
 
 # 1. Plain HTTP: the token on the command line, the password in a file.
@@ -228,11 +227,11 @@ chmod 600 "$TMP/s3backer.conf"
 http_case http-s3backer-file vol3 --configFile="$TMP/s3backer.conf"
 
 # 3. S3: the secret key from --accessFile, the password from a file.
-start_moto
-s3_case s3-accessfile dumpvol1 --accessFile="$MOTO_ACCESS_FILE" \
+start_s3
+s3_case s3-accessfile dumpvol1 --accessFile="$S3_ACCESS_FILE" \
   --encrypt --passwordFile="$TMP/pw"
 # 4. S3: the secret key and the password on the command line (both forms).
-s3_case s3-argv dumpvol2 --accessId="$MOTO_KEY_ID" --accessKey "$MOTO_SECRET" \
+s3_case s3-argv dumpvol2 --accessId="$S3_KEY_ID" --accessKey "$S3_SECRET" \
   --encrypt --password="$PASSWORD"
 
 [ "$FOUND" -eq 0 ] || fail "$FOUND secret(s) found in core dumps (see above)"

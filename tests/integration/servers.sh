@@ -1,14 +1,17 @@
 # shellcheck shell=bash
 # Real object stores for the integration tests, on free loopback ports:
-# moto_server (S3, SigV4 checked for real with a key made through IAM), nginx
-# with its dav module (plain HTTP store) and tests/tools/fault_proxy.py (a
-# fault-injecting proxy to put between usbd and either).
+# moto_server (S3, SigV4 checked for real with a key made through IAM),
+# Ceph's RADOS Gateway (S3 on a throwaway one-node cluster), nginx with its
+# dav module (plain HTTP store) and tests/tools/fault_proxy.py (a
+# fault-injecting proxy to put between usbd and any of them).
 #
 # Source it after lib.sh (it uses TMP, on_exit and fail):
 #   source "$(dirname "$0")/lib.sh"
 #   source "$(dirname "$0")/servers.sh"
-#   require_moto                       # or require_nginx: SKIP (77) if absent
+#   require_moto                       # or require_rgw, require_nginx,
+#                                      # require_s3: SKIP (77) if absent
 #   start_moto; moto_create_bucket vol
+#   start_s3; s3_create_bucket vol     # moto or rgw, as S3_SERVER says
 #   start_nginx_dav
 #   start_fault_proxy "$MOTO_ENDPOINT"
 # Every server is killed when the test exits; when it fails, the end of each
@@ -173,9 +176,16 @@ for k in sorted(keys):
     print(k)'
 }
 
-# moto_tamper_object BUCKET KEY: flips one byte in the middle of the
-# object's body and stores it again with its headers (Content-Encoding and
-# the x-amz-meta-* ones), as a change at rest would leave it.
+# tamper_body FILE: flips one byte in the middle of FILE.
+tamper_body() {
+  python3 -c '
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[len(data) // 2] ^= 0x40
+open(sys.argv[1], "wb").write(data)' "$1"
+}
+
+# moto_tamper_object BUCKET KEY: see s3_tamper_object.
 moto_tamper_object() {
   local body="$TMP/tamper.body" meta="$TMP/tamper.json"
   moto_aws s3api get-object --output json --bucket "$1" --key "$2" "$body" \
@@ -184,9 +194,6 @@ moto_tamper_object() {
   python3 - "$body" "$meta" "$TMP/tamper.args" <<'PY'
 import json, sys
 body, meta, args = sys.argv[1:]
-data = bytearray(open(body, "rb").read())
-data[len(data) // 2] ^= 0x40
-open(body, "wb").write(data)
 info = json.load(open(meta))
 with open(args, "w") as out:
     if info.get("ContentEncoding"):
@@ -194,11 +201,94 @@ with open(args, "w") as out:
     if info.get("Metadata"):
         out.write("--metadata\n%s\n" % json.dumps(info["Metadata"]))
 PY
+  tamper_body "$body"
   local -a args=()
   mapfile -t args <"$TMP/tamper.args"
   moto_aws s3api put-object --bucket "$1" --key "$2" --body "$body" \
     "${args[@]}" >/dev/null || fail "cannot write s3://$1/$2"
 }
+
+moto_get() { moto_aws s3 cp "s3://$1/$2" -; }            # BUCKET KEY
+moto_put() { moto_aws s3 cp "$1" "s3://$2/$3" >/dev/null; }  # FILE BUCKET KEY
+moto_download() {  # BUCKET DIR
+  moto_aws s3 cp --recursive --quiet "s3://$1/" "$2/"
+}
+moto_kms_key_id() {  # BUCKET KEY
+  moto_aws s3api head-object --bucket "$1" --key "$2" --query SSEKMSKeyId
+}
+
+# --- Ceph RADOS Gateway (S3): servers_rgw.sh -----------------------------------
+source "$(dirname "${BASH_SOURCE[0]}")/servers_rgw.sh"
+
+# --- S3 on either server -----------------------------------------------------
+# The S3 tests run on moto_server or on Ceph's RADOS Gateway. S3_SERVER=moto
+# or S3_SERVER=rgw chooses; without it, moto when it is installed, else rgw.
+# S3_STYLE=vhost addresses buckets as BUCKET.localhost (both servers take
+# it; the default, path, puts them in the path).
+#   have_s3           true when the chosen server is installed
+#   require_s3        SKIP (77), loudly, unless it is
+#   start_s3          starts it and exports S3_SERVER, S3_ENDPOINT (no
+#                     trailing slash), S3_PORT, S3_KEY_ID, S3_ACCESS_FILE;
+#                     sets S3_SECRET (not exported), S3_URL (usbd's
+#                     --baseURL and --vhost for it) and S3_ARGS (S3_URL and
+#                     --accessFile)
+#   s3_create_bucket NAME, s3_list_keys BUCKET (sorted), s3_get BUCKET KEY
+#   (to stdout), s3_put FILE BUCKET KEY, s3_download BUCKET DIR (every
+#   object, as DIR/KEY), s3_kms_key_id BUCKET KEY (the KMS key of an
+#   object's SSE-KMS): with the test user's key
+have_s3() {
+  if [ -z "${S3_SERVER:-}" ]; then
+    if have_moto; then S3_SERVER=moto; elif have_rgw; then S3_SERVER=rgw; fi
+  fi
+  case ${S3_SERVER:-} in
+    moto) have_moto ;;
+    rgw) have_rgw ;;
+    "") return 1 ;;
+    *) fail "S3_SERVER=$S3_SERVER: expected moto or rgw" ;;
+  esac
+}
+
+require_s3() {
+  if ! have_s3; then
+    case ${S3_SERVER:-} in
+      moto) require_moto ;;
+      rgw) require_rgw ;;
+    esac
+    echo "SKIP: $TEST_NAME needs an S3 server: moto_server and the aws cli, or Ceph's RADOS Gateway; neither is installed" >&2
+    echo "SKIP: install the gateway with: apt-get install --no-install-recommends ceph-mon ceph-osd radosgw" >&2
+    exit 77
+  fi
+  case ${S3_STYLE:=path} in
+    path | vhost) ;;
+    *) fail "S3_STYLE=$S3_STYLE: expected path or vhost" ;;
+  esac
+}
+
+start_s3() {
+  require_s3
+  local upper=${S3_SERVER^^}
+  "start_$S3_SERVER"
+  local endpoint=${upper}_ENDPOINT port=${upper}_PORT key=${upper}_KEY_ID \
+    secret=${upper}_SECRET access=${upper}_ACCESS_FILE
+  S3_ENDPOINT=${!endpoint} S3_PORT=${!port} S3_KEY_ID=${!key}
+  S3_SECRET=${!secret} S3_ACCESS_FILE=${!access}
+  S3_URL=(--baseURL="$S3_ENDPOINT/")
+  [ "$S3_STYLE" = path ] || S3_URL=(--vhost --baseURL="http://localhost:$S3_PORT/")
+  S3_ARGS=("${S3_URL[@]}" --accessFile="$S3_ACCESS_FILE")
+  export S3_SERVER S3_ENDPOINT S3_PORT S3_KEY_ID S3_ACCESS_FILE
+  echo "S3 server: $S3_SERVER at $S3_ENDPOINT ($S3_STYLE style)" >&2
+}
+
+s3_create_bucket() { "${S3_SERVER}_create_bucket" "$@"; }
+s3_list_keys() { "${S3_SERVER}_list_keys" "$@"; }
+s3_get() { "${S3_SERVER}_get" "$@"; }
+s3_put() { "${S3_SERVER}_put" "$@"; }
+s3_download() { "${S3_SERVER}_download" "$@"; }
+s3_kms_key_id() { "${S3_SERVER}_kms_key_id" "$@"; }
+# s3_tamper_object BUCKET KEY: flips one byte in the middle of the object's
+# body and stores it again with its headers (Content-Encoding and the
+# x-amz-meta-* ones), as a change at rest would leave it.
+s3_tamper_object() { "${S3_SERVER}_tamper_object" "$@"; }
 
 # --- nginx with dav (plain HTTP) ----------------------------------------------
 

@@ -84,6 +84,7 @@ class VolumeS3Test : public ::testing::Test {
     options.base_url = Env("USBD_S3_ENDPOINT");
     options.bucket = Env("USBD_S3_BUCKET");
     options.region = Env("USBD_S3_REGION");
+    options.virtual_host = !Env("USBD_S3_VHOST").empty();
     options.credentials = {Env("USBD_S3_ACCESS_KEY_ID"),
                            Env("USBD_S3_SECRET_ACCESS_KEY"), ""};
     options.list_page_size = 50;  // erase crosses pages

@@ -24,6 +24,12 @@ Faults (the rule's "mode"):
             transit that every length and status check lets through. Only
             2xx responses with a body are changed (others pass unchanged,
             and do not count as fired)
+  corrupt   forward the request with one byte of its body changed (`xor`,
+            `offset` as for flip), its headers as they were: an upload
+            corrupted in transit, which the store should refuse by its
+            Content-MD5 or signed payload hash. The store's answer goes back
+            unchanged. Only requests with a body are changed (others pass
+            unchanged, and do not count as fired)
 
 Rule fields (JSON object, or key=value pairs joined by commas on the
 command line; lists as "GET|PUT"):
@@ -74,7 +80,7 @@ HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
     "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
 }
-MODES = ("status", "reset", "drop", "stall", "truncate", "flip")
+MODES = ("status", "reset", "drop", "stall", "truncate", "flip", "corrupt")
 DEFAULT_CODES = {
     429: "TooManyRequests",
     500: "InternalError",
@@ -146,6 +152,8 @@ class Rule:
             raise RuleError("when must be before or after")
         if needs_response and self.when != "after":
             raise RuleError(mode + " needs the store's response: when=after")
+        if mode == "corrupt" and self.when != "before":
+            raise RuleError("corrupt changes what the store gets: when=before")
         self.code = str(spec.get("code", DEFAULT_CODES.get(self.status, "InjectedFault")))
         self.message = str(spec.get("message", "injected by fault_proxy"))
         self.remaining = self.count
@@ -243,12 +251,26 @@ class FaultProxy(http.server.ThreadingHTTPServer):
         a body; otherwise unchanged, and the rule's firing is undone."""
         status, reason, headers, body = response
         if not 200 <= status < 300 or not body:
-            with self.lock:
-                rule.fired -= 1
-                if rule.remaining >= 0:
-                    rule.remaining += 1
-                self.stats["faults"]["flip"] -= 1
+            self.unfire(rule)
             return response
+        return status, reason, headers, self.flip_byte(rule, body, target)
+
+    def corrupt(self, rule, body, target):
+        """The request body with one byte changed; an empty one unchanged,
+        and the rule's firing is undone."""
+        if not body:
+            self.unfire(rule)
+            return body
+        return self.flip_byte(rule, body, target)
+
+    def unfire(self, rule):
+        with self.lock:
+            rule.fired -= 1
+            if rule.remaining >= 0:
+                rule.remaining += 1
+            self.stats["faults"][rule.mode] -= 1
+
+    def flip_byte(self, rule, body, target):
         with self.lock:
             if rule.offset is None:
                 offset = self.rng.randrange(len(body))
@@ -258,7 +280,7 @@ class FaultProxy(http.server.ThreadingHTTPServer):
         data[offset] ^= rule.xor
         self.log("%s: flipped byte %d of %d (xor 0x%02x)"
                  % (target, offset, len(body), rule.xor))
-        return status, reason, headers, bytes(data)
+        return bytes(data)
 
     def state(self):
         with self.lock:
@@ -368,6 +390,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.reply(response, truncate=True, keep=rule.keep)
         elif rule.mode == "flip":
             self.reply(self.server.flip(rule, response, self.path))
+        elif rule.mode == "corrupt":
+            body = self.server.corrupt(rule, body, self.path)
+            self.reply(self.forward(body, chunked))
 
     def send_error_xml(self, rule):
         reason = http.HTTPStatus(rule.status).phrase if rule.status in \

@@ -306,6 +306,30 @@ check "flip: needs when=after" \
   eq "$(code -X POST -d '{"mode":"flip","when":"before"}' "$F/__fault__")" 400
 ctl "$F" DELETE >/dev/null
 
+head -c 65536 /dev/urandom >"$work/upload"
+python3 -c '
+import hashlib, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[10] ^= 0x01
+print(hashlib.sha256(data).hexdigest())' "$work/upload" >"$work/upload.sum"
+ctl "$E" PUT '{"mode":"corrupt","offset":10,"xor":"0x01","count":1}' >/dev/null
+curl -s -o "$work/echo.json" -X PUT --data-binary @"$work/upload" "$E/up"
+check "corrupt: the store gets the body with byte 10 changed" \
+  eq "$(json 'd["sha256"], d["length"]' <"$work/echo.json")" \
+  "('$(cat "$work/upload.sum")', 65536)"
+check "corrupt: it fired once" eq "$(ctl "$E" GET | json 'd["stats"]["faults"]["corrupt"]')" 1
+curl -s -o "$work/echo.json" -X PUT --data-binary @"$work/upload" "$E/up"
+check "corrupt: used up, the next PUT is whole" \
+  eq "$(json 'd["sha256"]' <"$work/echo.json")" \
+  "$(sha256sum "$work/upload" | cut -d' ' -f1)"
+ctl "$E" PUT '{"mode":"corrupt","count":-1}' >/dev/null
+curl -s -o /dev/null "$E/nobody"
+check "corrupt: a request without a body does not count" \
+  eq "$(ctl "$E" GET | json 'd["rules"][0]["fired"]')" 0
+check "corrupt: needs when=before" \
+  eq "$(code -X POST -d '{"mode":"corrupt","when":"after"}' "$E/__fault__")" 400
+ctl "$E" DELETE >/dev/null
+
 # --- control endpoint and command line ---------------------------------------
 check "control: invalid JSON is a 400" eq "$(code -X POST -d '{nope' "$E/__fault__")" 400
 check "control: an unknown field is a 400" eq "$(code -X POST -d '{"mode":"reset","bogus":1}' "$E/__fault__")" 400

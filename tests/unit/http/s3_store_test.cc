@@ -135,6 +135,27 @@ TEST(S3StoreTest, ServerSideTroubleIsRetryable) {
   EXPECT_FALSE(store->Put("k", std::vector<uint8_t>(3, 1)).retryable());
 }
 
+// An upload that arrived damaged (radosgw and AWS check the body against
+// its Content-MD5 and its signed SHA-256): sending it again may get it
+// there whole. (tests/integration/s3_nbd.sh damages real uploads.)
+TEST(S3StoreTest, UploadDamagedOnTheWayIsRetryable) {
+  std::string code;
+  TestHttpServer server(
+      [&](const ReceivedRequest&) { return Respond(400, ErrorBody(code)); });
+  auto store = MustCreate(Options(server.url()));
+  for (const char* c :
+       {"BadDigest", "XAmzContentSHA256Mismatch", "IncompleteBody"}) {
+    code = c;
+    Status put = store->Put("vol/00000001", std::vector<uint8_t>(3, 1));
+    EXPECT_FALSE(put.ok());
+    EXPECT_TRUE(put.retryable()) << put.message();
+    EXPECT_NE(put.message().find(code), std::string::npos) << put.message();
+  }
+  // A digest that is malformed, not wrong, is usbd's own fault.
+  code = "InvalidDigest";
+  EXPECT_FALSE(store->Put("k", std::vector<uint8_t>(3, 1)).retryable());
+}
+
 // "hello": MD5 5d41402abc4b2a76b9719d911017c592.
 TEST(S3StoreTest, GetChecksTheBodyAgainstAnMd5ETag) {
   TestHttpServer server([](const ReceivedRequest& r) {
