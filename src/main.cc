@@ -251,6 +251,9 @@ int Run(Options options) {
 }  // namespace usbd
 
 int main(int argc, char** argv) {
+  // Under systemd, before the first line: the journal takes priorities
+  // from "<N>" prefixes and adds "usbd[PID]:" itself.
+  usbd::LogToJournalIfConnected();
   // Before anything uses OpenSSL or libcurl: their memory (cipher contexts,
   // signing keys, request headers) is then left out of core dumps.
   usbd::Status secure = usbd::InstallSecureAllocators();
@@ -263,7 +266,10 @@ int main(int argc, char** argv) {
       usbd::ParseOptions(argc, argv, std::cout, &options);
   if (!action.ok()) {  // as every start-up error: one log line, status 1
     usbd::LogError(action.status().message());
-    std::fprintf(stderr, "Try 'usbd --help' for more information.\n");
+    // A hint for a terminal; in the journal it would be a line of its own.
+    if (!usbd::LoggingToJournal()) {
+      std::fprintf(stderr, "Try 'usbd --help' for more information.\n");
+    }
     return 1;
   }
   if (*action == usbd::ParseAction::kExit) return 0;
