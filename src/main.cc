@@ -216,9 +216,10 @@ int Run(Options options) {
       return 1;
     }
   } else {
-    LogInfo("serving " + description + " at " + listener->uri);
+    const std::string uri = nbd::NbdUri(*listener, options.export_name);
+    LogInfo("serving " + description + " at " + uri);
     daemon.Ready();
-    NotifyReady("serving " + options.export_name + " at " + listener->uri);
+    NotifyReady("serving " + options.export_name + " at " + uri);
     served =
         nbd::Serve(server_options, &frontend, listener->fd.get(), signal_fd);
   }

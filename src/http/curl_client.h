@@ -99,10 +99,6 @@ class CurlClient {
 Status HttpStatusError(const std::string& what, long status,
                        const std::string& detail);
 
-// Percent-encodes everything but A-Z a-z 0-9 - _ . ~ (and '/' when
-// `keep_slash`), as AWS and RFC 3986 require.
-std::string UriEncode(const std::string& s, bool keep_slash);
-
 // Standard base64 of `data`.
 std::string Base64(std::span<const uint8_t> data);
 

@@ -1,6 +1,7 @@
 #include "http/http_store.h"
 
 #include "http/sigv4.h"
+#include "util/strings.h"
 
 namespace usbd {
 namespace {

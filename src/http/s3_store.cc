@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "http/s3_xml.h"
+#include "util/strings.h"
 
 namespace usbd {
 namespace {

@@ -180,12 +180,6 @@ TEST(HttpStatusErrorTest, ClassifiesStatusCodes) {
   EXPECT_EQ(denied.message(), "GET k: HTTP 403: AccessDenied");
 }
 
-TEST(UriEncodeTest, EncodesReservedCharacters) {
-  EXPECT_EQ(UriEncode("a b/c$~", true), "a%20b/c%24~");
-  EXPECT_EQ(UriEncode("a b/c", false), "a%20b%2Fc");
-  EXPECT_EQ(UriEncode("\xc3\xa9", false), "%C3%A9");
-}
-
 TEST(Base64Test, PadsCorrectly) {
   auto b64 = [](std::string s) {
     return Base64({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
