@@ -239,6 +239,22 @@ const OptionSpec kOptions[] = {
     {.group = "Server", .name = "nbdThreads", .kind = Kind::kUint,
      .value_name = "N", .help = "request workers per connection, 1 to 256",
      .field = &Options::nbd_threads, .min = 1, .max = 256},
+    {.group = "Server", .name = "print-uri", .kind = Kind::kFlag,
+     .help = "once serving, print the export's NBD URI on stdout",
+     .field = &Options::print_uri},
+    {.group = "Server", .name = "run", .kind = Kind::kString,
+     .value_name = "CMD",
+     .help = "serve while the shell command CMD runs, with $uri set, then "
+             "stop and exit with its status (implies --foreground)",
+     .field = &Options::run},
+    {.group = "Server", .name = "pidfile", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "once serving, write usbd's PID to FILE; removed at exit",
+     .field = &Options::pid_file},
+    {.group = "Server", .name = "exit-with-parent", .kind = Kind::kFlag,
+     .help = "stop as on SIGTERM when the process that started usbd exits "
+             "(implies --foreground)",
+     .field = &Options::exit_with_parent},
 
     {.group = "Kernel device (--nbd)", .name = "nbd", .kind = Kind::kFlag,
      .help = "attach the kernel's NBD driver to TARGET (/dev/nbdX; without "

@@ -92,6 +92,9 @@ Status CheckBeforeStart(const Options& options) {
   if (!options.nbd) {
     USBD_RETURN_IF_ERROR(nbd::CheckListenAddress(options.listen));
   }
+  if (!options.pid_file.empty()) {
+    USBD_RETURN_IF_ERROR(CheckCanCreate(options.pid_file, "--pidfile"));
+  }
   return Status::Ok();
 }
 
