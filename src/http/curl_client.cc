@@ -241,6 +241,12 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   curl_slist_free_all(headers);
   if (code == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+    if (response.status >= 100 && response.status < 600) {
+      responses_[response.status / 100 - 1].fetch_add(
+          1, std::memory_order_relaxed);
+    }
+  } else {
+    transport_errors_.fetch_add(1, std::memory_order_relaxed);
   }
   ReleaseHandle(curl);
 
@@ -257,6 +263,21 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   }
   if (code != CURLE_OK) return TransportError(what, code, error_buffer);
   return response;
+}
+
+void CurlClient::CollectStats(std::vector<StatEntry>* out) const {
+  static constexpr const char* kHelp[] = {
+      "HTTP responses 1xx (informational)", "HTTP responses 2xx (success)",
+      "HTTP responses 3xx (redirection)",
+      "HTTP responses 4xx (client error: denied, missing, ...)",
+      "HTTP responses 5xx (server error: retried)"};
+  for (int i = 0; i < 5; ++i) {
+    out->push_back({"http.responses_" + std::to_string(i + 1) + "xx",
+                    responses_[i].load(), kHelp[i]});
+  }
+  out->push_back({"http.transport_errors", transport_errors_.load(),
+                  "HTTP attempts that got no response (refused, reset, "
+                  "timed out)"});
 }
 
 Status HttpStatusError(const std::string& what, long status,

@@ -60,6 +60,9 @@ class HttpObjectStore : public ObjectStore {
   }
 
   bool CanList() const override { return false; }
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    client_.CollectStats(out);
+  }
 
  private:
   Result<HttpResponse> Send(const std::string& method, const std::string& key,

@@ -187,6 +187,9 @@ class S3ObjectStore : public ObjectStore {
   }
 
   bool CanList() const override { return true; }
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    client_.CollectStats(out);
+  }
 
  private:
   std::string Name(const std::string& key) const {
