@@ -60,6 +60,8 @@ int Run(Options options, pid_t parent) {
   // mount token.
   options.block_cache_file = AbsolutePath(options.block_cache_file);
   options.pid_file = AbsolutePath(options.pid_file);
+  options.stats_file = AbsolutePath(options.stats_file);
+  options.metrics_file = AbsolutePath(options.metrics_file);
   if (options.listen.rfind("unix:", 0) == 0) {
     options.listen = "unix:" + AbsolutePath(options.listen.substr(5));
   }
@@ -166,7 +168,14 @@ int Run(Options options, pid_t parent) {
     return 1;
   }
 
-  StatsReporter stats_reporter(store.get());
+  // Destroyed in the reverse order: the statistics files are written a
+  // last time before the pid file goes.
+  PidFile pid_file;
+  StatsReporter stats_reporter(
+      store.get(), {.stats_file = options.stats_file,
+                    .metrics_file = options.metrics_file,
+                    .volume = options.export_name,
+                    .interval_seconds = options.stats_interval_secs});
   nbd::Frontend frontend(store.get());
   nbd::ServerOptions server_options;
   nbd::ExportInfo& info = server_options.export_info;
@@ -188,7 +197,6 @@ int Run(Options options, pid_t parent) {
                                   HumanSize(info.size) + ", " +
                                   HumanSize(frontend.block_size()) + " blocks" +
                                   (info.read_only ? ", read-only" : "") + ")";
-  PidFile pid_file;
   // Once clients can connect: the log line, `printed` on stdout (before
   // Ready() sends stdout to /dev/null), --pidfile, the waiting parent and
   // systemd. `where`: "at URI" or "on /dev/nbdX".

@@ -344,6 +344,21 @@ const OptionSpec kOptions[] = {
     {.group = "Logging", .name = "quiet", .kind = Kind::kFlag,
      .help = "log errors only", .field = &Options::quiet},
 
+    {.group = "Statistics", .name = "statsFilename", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "keep every layer's counters in FILE, one 'NAME VALUE' line "
+             "each, rewritten whole every --statsInterval and on SIGUSR1",
+     .field = &Options::stats_file},
+    {.group = "Statistics", .name = "metricsFile", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "the same in Prometheus' text format, for node_exporter's "
+             "textfile collector (name it *.prom)",
+     .field = &Options::metrics_file},
+    {.group = "Statistics", .name = "statsInterval", .kind = Kind::kUint,
+     .value_name = "SECS",
+     .help = "seconds between rewrites of those files, 1 to 86400",
+     .field = &Options::stats_interval_secs, .min = 1, .max = 86400},
+
     {.group = "General", .name = "configFile", .short_name = "F",
      .kind = Kind::kString, .value_name = "FILE",
      .help = "read options from FILE: usbd's INI format (keys are the long "

@@ -160,6 +160,11 @@ struct Options {
   bool debug_http = false;  // --debug-http: one log line per HTTP request
   bool quiet = false;       // --quiet
 
+  // --- Statistics (daemon/stats_report.h) -----------------------------------
+  std::string stats_file;             // --statsFilename ("": none)
+  std::string metrics_file;           // --metricsFile ("": none)
+  uint32_t stats_interval_secs = 10;  // --statsInterval
+
   StoreKind store() const {
     if (memory) return StoreKind::kMemory;
     if (test) return StoreKind::kDirectory;

@@ -92,8 +92,12 @@ Status CheckBeforeStart(const Options& options) {
   if (!options.nbd) {
     USBD_RETURN_IF_ERROR(nbd::CheckListenAddress(options.listen));
   }
-  if (!options.pid_file.empty()) {
-    USBD_RETURN_IF_ERROR(CheckCanCreate(options.pid_file, "--pidfile"));
+  const std::pair<const std::string&, const char*> files[] = {
+      {options.pid_file, "--pidfile"},
+      {options.stats_file, "--statsFilename"},
+      {options.metrics_file, "--metricsFile"}};
+  for (const auto& [path, option] : files) {
+    if (!path.empty()) USBD_RETURN_IF_ERROR(CheckCanCreate(path, option));
   }
   return Status::Ok();
 }
