@@ -8,7 +8,7 @@ dir=$(pwd)
 store="$dir/usbd-demo-store"
 sock="$dir/usbd-demo.sock"
 pidfile="$dir/usbd-demo.pid"
-uri="nbd+unix:///?socket=$sock"
+urifile="$dir/usbd-demo.uri"
 
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "== stopping the previous demo server (pid $(cat "$pidfile"))"
@@ -17,19 +17,22 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 fi
 
 echo "== starting: usbd --test --size=1G --listen=unix:$sock $store"
-nohup "$usbd" -f --test --size=1G --listen="unix:$sock" "$store" \
-  >"$dir/usbd-demo.log" 2>&1 &
-echo $! >"$pidfile"
+# usbd writes the pid file once it serves, and prints the export's URI.
+rm -f "$pidfile"
+nohup "$usbd" -f --test --size=1G --listen="unix:$sock" --print-uri \
+  --pidfile="$pidfile" "$store" >"$urifile" 2>"$dir/usbd-demo.log" &
+server=$!
 i=0
-while [ ! -S "$sock" ]; do
+while [ ! -s "$pidfile" ]; do
   i=$((i + 1))
-  if [ $i -gt 100 ] || ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if [ $i -gt 100 ] || ! kill -0 "$server" 2>/dev/null; then
     echo "usbd did not start:" >&2
     cat "$dir/usbd-demo.log" >&2
     exit 1
   fi
   sleep 0.1
 done
+uri=$(cat "$urifile")
 
 echo "== the export, as nbdinfo sees it"
 nbdinfo "$uri"
@@ -44,4 +47,4 @@ echo
 echo "usbd is serving $store at:"
 echo "    $uri"
 echo "Try: nbdinfo --map '$uri'   or   qemu-img info '$uri'"
-echo "Stop it with: kill \$(cat $pidfile)"
+echo "Stop it with: kill \$(cat '$pidfile')"

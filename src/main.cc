@@ -10,10 +10,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "config/options.h"
 #include "crypto/secure_memory.h"
+#include "daemon/captive.h"
 #include "daemon/daemon.h"
+#include "daemon/pid_file.h"
 #include "daemon/start_checks.h"
 #include "daemon/stats_report.h"
 #include "kernel/kernel_server.h"
@@ -48,13 +51,17 @@ std::string HumanSize(uint64_t bytes) {
   return text;
 }
 
-int Run(Options options) {
+// `parent`: getppid() when main() started (--exit-with-parent).
+int Run(Options options, pid_t parent) {
   if (options.debug) SetLogLevel(LogLevel::kDebug);
   if (options.quiet) SetLogLevel(LogLevel::kWarning);
   if (options.test) options.bucket = AbsolutePath(options.bucket);
   // Opened after detaching (chdir /); also the cache's identity in the
   // mount token.
   options.block_cache_file = AbsolutePath(options.block_cache_file);
+  options.pid_file = AbsolutePath(options.pid_file);
+  options.stats_file = AbsolutePath(options.stats_file);
+  options.metrics_file = AbsolutePath(options.metrics_file);
   if (options.listen.rfind("unix:", 0) == 0) {
     options.listen = "unix:" + AbsolutePath(options.listen.substr(5));
   }
@@ -75,6 +82,16 @@ int Run(Options options) {
   sigprocmask(SIG_BLOCK, &signals, nullptr);
   BlockStatsSignal();  // SIGUSR1: log the counters (StatsReporter)
   ::signal(SIGPIPE, SIG_IGN);
+  if (options.exit_with_parent) {
+    if (Status status = ExitWithParent(parent); !status.ok()) {
+      LogError(status.message());
+      return 1;
+    }
+  }
+  // A detached usbd is neither the parent of the --run command nor the
+  // child of the process --exit-with-parent watches.
+  const bool foreground =
+      options.foreground || !options.run.empty() || options.exit_with_parent;
 
   if (options.erase || options.reset_mounted_flag) {
     return RunVolumeAction(options);
@@ -128,7 +145,7 @@ int Run(Options options) {
   }
 
   Daemon daemon;
-  if (!options.foreground) {
+  if (!foreground) {
     Status status = daemon.Detach();
     if (!status.ok()) {
       LogError(status.ToString());
@@ -152,7 +169,14 @@ int Run(Options options) {
     return 1;
   }
 
-  StatsReporter stats_reporter(store.get());
+  // Destroyed in the reverse order: the statistics files are written a
+  // last time before the pid file goes.
+  PidFile pid_file;
+  StatsReporter stats_reporter(
+      store.get(), {.stats_file = options.stats_file,
+                    .metrics_file = options.metrics_file,
+                    .volume = options.export_name,
+                    .interval_seconds = options.stats_interval_secs});
   nbd::Frontend frontend(store.get());
   nbd::ServerOptions server_options;
   nbd::ExportInfo& info = server_options.export_info;
@@ -174,7 +198,26 @@ int Run(Options options) {
                                   HumanSize(info.size) + ", " +
                                   HumanSize(frontend.block_size()) + " blocks" +
                                   (info.read_only ? ", read-only" : "") + ")";
+  // Once clients can connect: the log line, `printed` on stdout (before
+  // Ready() sends stdout to /dev/null), --pidfile, the waiting parent and
+  // systemd. `where`: "at URI" or "on /dev/nbdX".
+  auto announce = [&](const std::string& where, const std::string& printed) {
+    LogInfo("serving " + description + " " + where);
+    if (!printed.empty()) std::printf("%s\n", printed.c_str());
+    std::fflush(stdout);
+    if (!options.pid_file.empty()) {
+      Result<PidFile> written = PidFile::Write(options.pid_file);
+      if (written.ok()) {
+        pid_file = std::move(written).value();
+      } else {
+        LogError(written.status().message());
+      }
+    }
+    daemon.Ready();
+    NotifyReady("serving " + options.export_name + " " + where);
+  };
   Result<int> served = 0;
+  std::optional<CaptiveCommand> command;  // --run
   if (options.nbd) {
     kernel::KernelServeOptions kernel_options;
     kernel_options.target = options.target;
@@ -198,14 +241,9 @@ int Run(Options options) {
     served = kernel::ServeKernel(
         kernel_options, info, &frontend, signal_fd,
         [&](const std::string& device) {
-          LogInfo("serving " + description + " on " + device);
-          // Without TARGET the kernel picked the device: say which, on
-          // stdout, before Ready() sends stdout to /dev/null.
-          if (options.target.empty()) std::printf("%s\n", device.c_str());
-          std::fflush(stdout);
+          // Without TARGET the kernel picked the device: say which.
+          announce("on " + device, options.target.empty() ? device : "");
           ready = true;
-          daemon.Ready();
-          NotifyReady("serving " + options.export_name + " on " + device);
         });
     if (!served.ok() && !ready) {
       std::string message = "cannot attach: " + served.status().message();
@@ -217,11 +255,27 @@ int Run(Options options) {
       return 1;
     }
   } else {
-    LogInfo("serving " + description + " at " + listener->uri);
-    daemon.Ready();
-    NotifyReady("serving " + options.export_name + " at " + listener->uri);
-    served =
-        nbd::Serve(server_options, &frontend, listener->fd.get(), signal_fd);
+    const std::string uri = nbd::NbdUri(*listener, options.export_name);
+    announce("at " + uri, options.print_uri ? uri : "");
+    if (!options.run.empty()) {
+      Result<CaptiveCommand> started = CaptiveCommand::Start(
+          options.run,
+          {.uri = uri,
+           .unix_socket = listener->unix_path,
+           .port = listener->tcp_port != 0 ? std::to_string(listener->tcp_port)
+                                           : "",
+           .export_name = options.export_name});
+      if (started.ok()) {
+        command.emplace(std::move(started).value());
+        server_options.stop_fd = command->exit_fd();
+      } else {
+        served = started.status();
+      }
+    }
+    if (served.ok()) {
+      served =
+          nbd::Serve(server_options, &frontend, listener->fd.get(), signal_fd);
+    }
   }
   NotifyStopping("stopping: uploading dirty blocks");
   if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
@@ -245,6 +299,19 @@ int Run(Options options) {
     }
   }
   ::close(signal_fd);
+  // --run: the command's status when it is not 0; usbd's own (1 if the
+  // flush failed) when it is. Not when a signal stopped usbd first: the
+  // command is left running.
+  if (command && served.ok() && *served == 0) {
+    Result<int> command_status = command->Wait();
+    if (!command_status.ok()) {
+      LogError(command_status.status().ToString());
+      return 1;
+    }
+    LogInfo("--run: the command exited with status " +
+            std::to_string(*command_status));
+    if (*command_status != 0) exit_code = *command_status;
+  }
   return exit_code;
 }
 
@@ -252,6 +319,10 @@ int Run(Options options) {
 }  // namespace usbd
 
 int main(int argc, char** argv) {
+  const pid_t parent = ::getppid();  // before anything can outlive it
+  // Under systemd, before the first line: the journal takes priorities
+  // from "<N>" prefixes and adds "usbd[PID]:" itself.
+  usbd::LogToJournalIfConnected();
   // Before anything uses OpenSSL or libcurl: their memory (cipher contexts,
   // signing keys, request headers) is then left out of core dumps.
   usbd::Status secure = usbd::InstallSecureAllocators();
@@ -264,9 +335,12 @@ int main(int argc, char** argv) {
       usbd::ParseOptions(argc, argv, std::cout, &options);
   if (!action.ok()) {  // as every start-up error: one log line, status 1
     usbd::LogError(action.status().message());
-    std::fprintf(stderr, "Try 'usbd --help' for more information.\n");
+    // A hint for a terminal; in the journal it would be a line of its own.
+    if (!usbd::LoggingToJournal()) {
+      std::fprintf(stderr, "Try 'usbd --help' for more information.\n");
+    }
     return 1;
   }
   if (*action == usbd::ParseAction::kExit) return 0;
-  return usbd::Run(std::move(options));
+  return usbd::Run(std::move(options), parent);
 }

@@ -590,24 +590,47 @@ Status CacheStore::QueryAllocation(uint64_t first, uint64_t count,
 }
 
 void CacheStore::CollectStats(std::vector<StatEntry>* out) const {
-  out->push_back({"cache.hits", hits_.load()});
-  out->push_back({"cache.misses", misses_.load()});
-  out->push_back({"cache.read_throughs", read_throughs_.load()});
-  out->push_back({"cache.read_aheads", read_aheads_.load()});
-  out->push_back({"cache.writes", writes_.load()});
-  out->push_back({"cache.in_place_writes", in_place_writes_.load()});
-  out->push_back({"cache.trims", trims_.load()});
-  out->push_back({"cache.uploads", uploads_.load()});
-  out->push_back({"cache.upload_errors", upload_errors_.load()});
-  out->push_back({"cache.evictions", evictions_.load()});
-  out->push_back({"cache.commits", commits_.load()});
-  out->push_back({"cache.write_waits", write_waits_.load()});
-  out->push_back({"cache.dropped", dropped_.load()});
+  out->push_back(
+      {"cache.hits", hits_.load(), "block reads answered from the cache"});
+  out->push_back(
+      {"cache.misses", misses_.load(),
+       "block reads that loaded the block from the store into the cache"});
+  out->push_back(
+      {"cache.read_throughs", read_throughs_.load(),
+       "block reads passed to the store uncached (every slot dirty)"});
+  out->push_back({"cache.read_aheads", read_aheads_.load(),
+                  "blocks loaded ahead of sequential reads"});
+  out->push_back(
+      {"cache.writes", writes_.load(), "block writes into the cache"});
+  out->push_back({"cache.in_place_writes", in_place_writes_.load(),
+                  "partial writes patched into the block's cache slot"});
+  out->push_back({"cache.trims", trims_.load(), "blocks trimmed"});
+  out->push_back(
+      {"cache.uploads", uploads_.load(), "dirty blocks uploaded to the store"});
+  out->push_back(
+      {"cache.upload_errors", upload_errors_.load(),
+       "uploads that failed (the block stays dirty and is retried)"});
+  out->push_back({"cache.evictions", evictions_.load(),
+                  "clean blocks evicted to make room"});
+  out->push_back(
+      {"cache.commits", commits_.load(), "commits of the cache index (LMDB)"});
+  out->push_back({"cache.write_waits", write_waits_.load(),
+                  "writes that waited for room (--blockCacheMaxDirty)"});
+  out->push_back({"cache.dropped", dropped_.load(),
+                  "cached blocks dropped as damaged or discarded at start"});
   {
     Lock lock(mu_);
-    out->push_back({"cache.entries", table_ ? table_->entry_count() : 0});
-    out->push_back({"cache.dirty", table_ ? table_->dirty_count() : 0});
-    out->push_back({"cache.lost", lost_.size()});
+    out->push_back({"cache.entries", table_ ? table_->entry_count() : 0,
+                    "blocks in the cache", StatKind::kGauge});
+    out->push_back({"cache.dirty", table_ ? table_->dirty_count() : 0,
+                    "blocks written and not uploaded yet", StatKind::kGauge});
+    out->push_back({"cache.uploads_in_flight",
+                    static_cast<uint64_t>(uploads_in_flight_),
+                    "uploads of dirty blocks under way", StatKind::kGauge});
+    out->push_back(
+        {"cache.lost", lost_.size(),
+         "blocks whose flushed data was found damaged: EIO until rewritten",
+         StatKind::kGauge});
   }
   inner_->CollectStats(out);
 }

@@ -89,12 +89,19 @@ class CodecStore : public ForwardingStore {
   }
 
   void CollectStats(std::vector<StatEntry>* out) const override {
-    out->push_back({"codec.compressed", compressed_.load()});
-    out->push_back({"codec.stored_raw", stored_raw_.load()});
-    out->push_back({"codec.bytes_in", bytes_in_.load()});
-    out->push_back({"codec.bytes_stored", bytes_stored_.load()});
-    out->push_back({"codec.decode_errors", decode_errors_.load()});
-    out->push_back({"codec.partial_rewrites", rewrites_.load()});
+    out->push_back(
+        {"codec.compressed", compressed_.load(), "blocks stored compressed"});
+    out->push_back(
+        {"codec.stored_raw", stored_raw_.load(),
+         "blocks stored uncompressed because zstd did not shrink them"});
+    out->push_back(
+        {"codec.bytes_in", bytes_in_.load(), "bytes of the blocks encoded"});
+    out->push_back({"codec.bytes_stored", bytes_stored_.load(),
+                    "bytes of the objects those blocks became"});
+    out->push_back({"codec.decode_errors", decode_errors_.load(),
+                    "objects that failed to decode (checksum, format)"});
+    out->push_back({"codec.partial_rewrites", rewrites_.load(),
+                    "partial writes that rewrote an encoded block"});
     ForwardingStore::CollectStats(out);
   }
 

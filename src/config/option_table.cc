@@ -248,6 +248,22 @@ const OptionSpec kOptions[] = {
     {.group = "Server", .name = "nbdThreads", .kind = Kind::kUint,
      .value_name = "N", .help = "request workers per connection, 1 to 256",
      .field = &Options::nbd_threads, .min = 1, .max = 256},
+    {.group = "Server", .name = "print-uri", .kind = Kind::kFlag,
+     .help = "once serving, print the export's NBD URI on stdout",
+     .field = &Options::print_uri},
+    {.group = "Server", .name = "run", .kind = Kind::kString,
+     .value_name = "CMD",
+     .help = "serve while the shell command CMD runs, with $uri set, then "
+             "stop and exit with its status (implies --foreground)",
+     .field = &Options::run},
+    {.group = "Server", .name = "pidfile", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "once serving, write usbd's PID to FILE; removed at exit",
+     .field = &Options::pid_file},
+    {.group = "Server", .name = "exit-with-parent", .kind = Kind::kFlag,
+     .help = "stop as on SIGTERM when the process that started usbd exits "
+             "(implies --foreground)",
+     .field = &Options::exit_with_parent},
 
     {.group = "Kernel device (--nbd)", .name = "nbd", .kind = Kind::kFlag,
      .help = "attach the kernel's NBD driver to TARGET (/dev/nbdX; without "
@@ -336,6 +352,21 @@ const OptionSpec kOptions[] = {
      .field = &Options::debug_http, .stores = kRemote},
     {.group = "Logging", .name = "quiet", .kind = Kind::kFlag,
      .help = "log errors only", .field = &Options::quiet},
+
+    {.group = "Statistics", .name = "statsFilename", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "keep every layer's counters in FILE, one 'NAME VALUE' line "
+             "each, rewritten whole every --statsInterval and on SIGUSR1",
+     .field = &Options::stats_file},
+    {.group = "Statistics", .name = "metricsFile", .kind = Kind::kString,
+     .value_name = "FILE",
+     .help = "the same in Prometheus' text format, for node_exporter's "
+             "textfile collector (name it *.prom)",
+     .field = &Options::metrics_file},
+    {.group = "Statistics", .name = "statsInterval", .kind = Kind::kUint,
+     .value_name = "SECS",
+     .help = "seconds between rewrites of those files, 1 to 86400",
+     .field = &Options::stats_interval_secs, .min = 1, .max = 86400},
 
     {.group = "General", .name = "configFile", .short_name = "F",
      .kind = Kind::kString, .value_name = "FILE",

@@ -168,6 +168,10 @@ Status CheckModes(const CommandLine& cli, const Options& o) {
   if (cli.has_target && !o.nbd) {
     return Status::Invalid("TARGET (/dev/nbdX) requires --nbd");
   }
+  if (o.nbd && (o.print_uri || !o.run.empty())) {
+    return Status::Invalid(std::string(o.print_uri ? "--print-uri" : "--run") +
+                           " needs an NBD socket: not with --nbd");
+  }
   // Options for another store, on the command line. (An options file may
   // hold settings for several stores; those are ignored.)
   const unsigned store = StoreBit(o);

@@ -131,6 +131,12 @@ struct Options {
   std::string listen;        // --listen=unix:PATH | tcp:HOST:PORT
   bool foreground = false;   // -f, --foreground
   unsigned nbd_threads = 8;  // --nbdThreads: request workers per connection
+  // nbdkit's conveniences (daemon/captive.h); not with --nbd but the last
+  // two. --run and --exit-with-parent imply --foreground.
+  bool print_uri = false;         // --print-uri: the URI on stdout
+  std::string run;                // --run: a shell command to serve for
+  std::string pid_file;           // --pidfile ("": none)
+  bool exit_with_parent = false;  // --exit-with-parent
 
   // --- Kernel device (--nbd) ---------------------------------------------
   bool nbd = false;                      // --nbd: attach TARGET (/dev/nbdX)
@@ -158,6 +164,11 @@ struct Options {
   bool debug = false;       // --debug
   bool debug_http = false;  // --debug-http: one log line per HTTP request
   bool quiet = false;       // --quiet
+
+  // --- Statistics (daemon/stats_report.h) -----------------------------------
+  std::string stats_file;             // --statsFilename ("": none)
+  std::string metrics_file;           // --metricsFile ("": none)
+  uint32_t stats_interval_secs = 10;  // --statsInterval
 
   StoreKind store() const {
     if (memory) return StoreKind::kMemory;

@@ -63,10 +63,9 @@ const S3backerOption kOptions[] = {
      "usbd does not serve one volume from several hosts at once (its cache "
      "and mount token assume one writer)"},
     {"statsFileMirror", true, kRefused,
-     "usbd has no statistics file; send SIGUSR1 for its counters in the log"},
+     "use --statsFilename=FILE: usbd keeps its counters in FILE itself"},
     {"statsFileMirrorInterval", true, kRefused,
-     "usbd has no statistics file; send SIGUSR1 for its counters in the log"},
-    {"statsFilename", true, kRefused, kFuse},
+     "use --statsInterval=SECS (with --statsFilename=FILE)"},
     {"test-delays", false, kRefused, kTestMode},
     {"test-discard", false, kRefused, kTestMode},
     {"test-errors", false, kRefused, kTestMode},

@@ -89,9 +89,11 @@ class EncryptStore : public ForwardingStore {
   }
 
   void CollectStats(std::vector<StatEntry>* out) const override {
-    out->push_back({"encrypt.sealed", sealed_.load()});
-    out->push_back({"encrypt.opened", opened_.load()});
-    out->push_back({"encrypt.auth_failures", auth_failures_.load()});
+    out->push_back({"encrypt.sealed", sealed_.load(), "objects encrypted"});
+    out->push_back({"encrypt.opened", opened_.load(),
+                    "objects decrypted and authenticated"});
+    out->push_back({"encrypt.auth_failures", auth_failures_.load(),
+                    "objects that failed authentication"});
     ForwardingStore::CollectStats(out);
   }
 

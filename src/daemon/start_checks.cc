@@ -92,6 +92,13 @@ Status CheckBeforeStart(const Options& options) {
   if (!options.nbd) {
     USBD_RETURN_IF_ERROR(nbd::CheckListenAddress(options.listen));
   }
+  const std::pair<const std::string&, const char*> files[] = {
+      {options.pid_file, "--pidfile"},
+      {options.stats_file, "--statsFilename"},
+      {options.metrics_file, "--metricsFile"}};
+  for (const auto& [path, option] : files) {
+    if (!path.empty()) USBD_RETURN_IF_ERROR(CheckCanCreate(path, option));
+  }
   return Status::Ok();
 }
 

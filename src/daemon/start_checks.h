@@ -21,6 +21,8 @@ namespace usbd {
 //    --blockSize (S3 and HTTP without --blockSize: not here, since the
 //    volume's own block size is read later; main() checks then).
 //  - --listen (not with --nbd): nbd::CheckListenAddress().
+//  - --pidfile, --statsFilename, --metricsFile: usbd can create files in
+//    their directories.
 // First logs the warnings of WarnAboutExposure(). Returns the first
 // problem, one line naming the option and the path.
 Status CheckBeforeStart(const Options& options);

@@ -241,6 +241,12 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   curl_slist_free_all(headers);
   if (code == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+    if (response.status >= 100 && response.status < 600) {
+      responses_[response.status / 100 - 1].fetch_add(
+          1, std::memory_order_relaxed);
+    }
+  } else {
+    transport_errors_.fetch_add(1, std::memory_order_relaxed);
   }
   ReleaseHandle(curl);
 
@@ -259,6 +265,21 @@ Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   return response;
 }
 
+void CurlClient::CollectStats(std::vector<StatEntry>* out) const {
+  static constexpr const char* kHelp[] = {
+      "HTTP responses 1xx (informational)", "HTTP responses 2xx (success)",
+      "HTTP responses 3xx (redirection)",
+      "HTTP responses 4xx (client error: denied, missing, ...)",
+      "HTTP responses 5xx (server error: retried)"};
+  for (int i = 0; i < 5; ++i) {
+    out->push_back({"http.responses_" + std::to_string(i + 1) + "xx",
+                    responses_[i].load(), kHelp[i]});
+  }
+  out->push_back({"http.transport_errors", transport_errors_.load(),
+                  "HTTP attempts that got no response (refused, reset, "
+                  "timed out)"});
+}
+
 Status HttpStatusError(const std::string& what, long status,
                        const std::string& detail) {
   bool retryable = status >= 500 || status == 408 || status == 429;
@@ -266,23 +287,6 @@ Status HttpStatusError(const std::string& what, long status,
   std::string message = what + ": HTTP " + std::to_string(status);
   if (!detail.empty()) message += ": " + detail;
   return Status::Error(err, message, retryable);
-}
-
-std::string UriEncode(const std::string& s, bool keep_slash) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kDigits[c >> 4]);
-      out.push_back(kDigits[c & 15]);
-    }
-  }
-  return out;
 }
 
 std::string Base64(std::span<const uint8_t> data) {

@@ -18,6 +18,7 @@
 #ifndef USBD_HTTP_CURL_CLIENT_H_
 #define USBD_HTTP_CURL_CLIENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "crypto/secure_memory.h"
+#include "store/stat_entry.h"
 #include "util/status.h"
 
 namespace usbd {
@@ -84,13 +86,20 @@ class CurlClient {
 
   const CurlOptions& options() const { return options_; }
 
+  // Appends http.responses_1xx ... http.responses_5xx (the responses by
+  // status class) and http.transport_errors (attempts that got no
+  // response: refused, reset, timed out). Safe to call concurrently.
+  void CollectStats(std::vector<StatEntry>* out) const;
+
  private:
   void* AcquireHandle();
   void ReleaseHandle(void* handle);
 
   const CurlOptions options_;
   std::mutex mu_;
-  std::vector<void*> idle_;  // CURL*, guarded by mu_
+  std::vector<void*> idle_;               // CURL*, guarded by mu_
+  std::atomic<uint64_t> responses_[5]{};  // by status / 100 - 1
+  std::atomic<uint64_t> transport_errors_{0};
 };
 
 // The Status for a non-2xx HTTP status: retryable for 5xx, 408 and 429,
@@ -98,10 +107,6 @@ class CurlClient {
 // adds what the body said. Codes: EACCES for 401/403, EIO otherwise.
 Status HttpStatusError(const std::string& what, long status,
                        const std::string& detail);
-
-// Percent-encodes everything but A-Z a-z 0-9 - _ . ~ (and '/' when
-// `keep_slash`), as AWS and RFC 3986 require.
-std::string UriEncode(const std::string& s, bool keep_slash);
 
 // Standard base64 of `data`.
 std::string Base64(std::span<const uint8_t> data);

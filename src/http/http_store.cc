@@ -1,6 +1,7 @@
 #include "http/http_store.h"
 
 #include "http/sigv4.h"
+#include "util/strings.h"
 
 namespace usbd {
 namespace {
@@ -59,6 +60,9 @@ class HttpObjectStore : public ObjectStore {
   }
 
   bool CanList() const override { return false; }
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    client_.CollectStats(out);
+  }
 
  private:
   Result<HttpResponse> Send(const std::string& method, const std::string& key,

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "http/s3_xml.h"
+#include "util/strings.h"
 
 namespace usbd {
 namespace {
@@ -199,6 +200,9 @@ class S3ObjectStore : public ObjectStore {
   }
 
   bool CanList() const override { return true; }
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    client_.CollectStats(out);
+  }
 
  private:
   // The headers S3 keeps with an object (ObjectHeaders).

@@ -9,6 +9,7 @@
 
 #include "http/curl_client.h"
 #include "util/hex.h"
+#include "util/strings.h"
 
 namespace usbd {
 namespace {

@@ -4,12 +4,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,12 +17,11 @@
 
 #include "kernel/nbd_attach.h"
 #include "util/log.h"
+#include "util/spawn.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
 #endif
-
-extern char** environ;
 
 namespace usbd::kernel {
 namespace {
@@ -61,30 +57,13 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Runs `argv` and returns its exit status (or -1 when it cannot run).
+// Runs `argv` and returns its exit status (or -1 when it cannot run or
+// was killed).
 int Run(const char* const* argv) {
-  // The child starts with no blocked signals and SIGPIPE at its default,
-  // whatever the daemon set for itself.
-  posix_spawnattr_t attributes;
-  ::posix_spawnattr_init(&attributes);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  ::posix_spawnattr_setsigmask(&attributes, &none);
-  ::posix_spawnattr_setsigdefault(&attributes, &defaults);
-  ::posix_spawnattr_setflags(&attributes,
-                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid;
-  int error = ::posix_spawnp(&pid, argv[0], nullptr, &attributes,
-                             const_cast<char* const*>(argv), environ);
-  ::posix_spawnattr_destroy(&attributes);
-  if (error != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  Result<pid_t> pid = Spawn(argv);
+  if (!pid.ok()) return -1;
+  Result<int> status = WaitExitStatus(*pid);
+  return status.ok() && *status < 128 ? *status : -1;
 }
 
 }  // namespace

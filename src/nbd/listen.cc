@@ -1,12 +1,15 @@
 #include "nbd/listen.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+
+#include "util/strings.h"
 
 namespace usbd::nbd {
 namespace {
@@ -59,7 +62,6 @@ Result<ListenSocket> ListenUnix(const std::string& path) {
   if (rc != 0) return ErrnoStatus("--listen: cannot bind " + path);
   if (::listen(out.fd.get(), 64) != 0) return ErrnoStatus("listen " + path);
   out.unix_path = path;
-  out.uri = "nbd+unix:///?socket=" + path;
   return out;
 }
 
@@ -103,9 +105,16 @@ Result<ListenSocket> ListenTcp(const std::string& host_port) {
   }
   ::freeaddrinfo(result);
   if (!out.fd.valid()) return last;
-  std::string uri_host = host.empty() ? "localhost" : host;
-  if (uri_host.find(':') != std::string::npos) uri_host = "[" + uri_host + "]";
-  out.uri = "nbd://" + uri_host + ":" + port + "/";
+  struct sockaddr_storage bound;
+  socklen_t length = sizeof bound;
+  if (::getsockname(out.fd.get(), reinterpret_cast<struct sockaddr*>(&bound),
+                    &length) != 0) {
+    return ErrnoStatus("getsockname");
+  }
+  out.tcp_port = ntohs(bound.ss_family == AF_INET6
+                           ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                           : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  out.tcp_host = host.empty() ? "localhost" : host;
   return out;
 }
 
@@ -117,6 +126,20 @@ Status CheckListenAddress(const std::string& address) {
   // that is not this host's.
   Result<ListenSocket> trial = Listen(address);
   return trial.ok() ? Status::Ok() : trial.status();
+}
+
+std::string NbdUri(const ListenSocket& socket, const std::string& export_name) {
+  const std::string path = "/" + UriEncode(export_name, /*keep_slash=*/true);
+  if (!socket.unix_path.empty()) {
+    return "nbd+unix://" + path +
+           "?socket=" + UriEncode(socket.unix_path, /*keep_slash=*/true);
+  }
+  // An IPv6 address is bracketed; a name or an IPv4 address needs no
+  // encoding that getaddrinfo() accepted.
+  const std::string host = socket.tcp_host.find(':') != std::string::npos
+                               ? "[" + socket.tcp_host + "]"
+                               : socket.tcp_host;
+  return "nbd://" + host + ":" + std::to_string(socket.tcp_port) + path;
 }
 
 Result<ListenSocket> Listen(const std::string& address) {

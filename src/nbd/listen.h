@@ -13,10 +13,19 @@ namespace usbd::nbd {
 struct ListenSocket {
   Fd fd;
   std::string unix_path;  // removed on shutdown; empty for TCP
-  std::string uri;        // NBD URI a client can use
+  // TCP: the host clients connect to ("localhost" for every interface)
+  // and the port bound (the one the kernel chose for port 0).
+  std::string tcp_host;
+  uint16_t tcp_port = 0;
 };
 
 Result<ListenSocket> Listen(const std::string& address);
+
+// The NBD URI of `export_name` on `socket` (NBD's doc/uri.md), every part
+// percent-encoded: nbd+unix:///EXPORT?socket=PATH or
+// nbd://HOST:PORT/EXPORT ('/' is kept: an export "/dir" gives "///dir",
+// which the URI format reads as "/dir").
+std::string NbdUri(const ListenSocket& socket, const std::string& export_name);
 
 // What Listen(address) would refuse, found without creating anything
 // (TCP: a trial bind, released at once): a unix socket path that is too

@@ -41,9 +41,13 @@ Result<int> Serve(const ServerOptions& options, Frontend* frontend,
                   int listen_fd, int signal_fd) {
   std::list<Slot> slots;
   int signal_number = 0;
-  while (signal_number == 0) {
-    struct pollfd fds[2] = {{listen_fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
-    int n = ::poll(fds, 2, 1000);
+  bool stop_requested = false;
+  while (signal_number == 0 && !stop_requested) {
+    // A negative fd is not polled (its revents stay 0).
+    struct pollfd fds[3] = {{listen_fd, POLLIN, 0},
+                            {signal_fd, POLLIN, 0},
+                            {options.stop_fd, POLLIN, 0}};
+    int n = ::poll(fds, 3, 1000);
     JoinFinished(&slots, false);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -54,6 +58,10 @@ Result<int> Serve(const ServerOptions& options, Frontend* frontend,
       if (::read(signal_fd, &info, sizeof info) == sizeof info) {
         signal_number = static_cast<int>(info.ssi_signo);
       }
+      continue;
+    }
+    if (fds[2].revents != 0) {
+      stop_requested = true;
       continue;
     }
     if (!(fds[0].revents & POLLIN)) continue;
@@ -75,7 +83,8 @@ Result<int> Serve(const ServerOptions& options, Frontend* frontend,
       slot.done = true;
     });
   }
-  LogInfo("signal " + std::to_string(signal_number) +
+  LogInfo((stop_requested ? std::string("stop requested")
+                          : "signal " + std::to_string(signal_number)) +
           ": stopping; finishing requests in flight");
   for (Slot& slot : slots) slot.connection->Stop(/*refuse_unread=*/true);
   JoinFinished(&slots, true);

@@ -270,12 +270,15 @@ class DirStore : public BlockStore {
   }
 
   void CollectStats(std::vector<StatEntry>* out) const override {
-    out->push_back({"dir.reads", reads_.load()});
-    out->push_back({"dir.writes", writes_.load()});
-    out->push_back({"dir.partial_writes", partial_writes_.load()});
-    out->push_back({"dir.trims", trims_.load()});
-    out->push_back({"dir.flushes", flushes_.load()});
-    out->push_back({"dir.file_opens", file_opens_.load()});
+    out->push_back({"dir.reads", reads_.load(), "block files read"});
+    out->push_back({"dir.writes", writes_.load(), "block files written"});
+    out->push_back({"dir.partial_writes", partial_writes_.load(),
+                    "block files written in part"});
+    out->push_back({"dir.trims", trims_.load(), "block files removed"});
+    out->push_back(
+        {"dir.flushes", flushes_.load(), "flushes of the store directory"});
+    out->push_back(
+        {"dir.file_opens", file_opens_.load(), "block files opened"});
   }
 
  private:

@@ -118,14 +118,20 @@ class ObjectBlockStore : public BlockStore {
   }
 
   void CollectStats(std::vector<StatEntry>* out) const override {
-    out->push_back({"object.gets", gets_.load()});
-    out->push_back({"object.puts", puts_.load()});
-    out->push_back({"object.deletes", deletes_.load()});
-    out->push_back({"object.zero_reads", zero_reads_.load()});
-    out->push_back({"object.bytes_read", bytes_read_.load()});
-    out->push_back({"object.bytes_written", bytes_written_.load()});
-    out->push_back({"object.errors", errors_.load()});
-    out->push_back({"object.listed", listed_.load()});
+    out->push_back({"object.gets", gets_.load(), "objects fetched"});
+    out->push_back({"object.puts", puts_.load(), "objects stored"});
+    out->push_back({"object.deletes", deletes_.load(), "objects deleted"});
+    out->push_back({"object.zero_reads", zero_reads_.load(),
+                    "reads of blocks with no object (zeros)"});
+    out->push_back({"object.bytes_read", bytes_read_.load(),
+                    "bytes of objects fetched (down)"});
+    out->push_back({"object.bytes_written", bytes_written_.load(),
+                    "bytes of objects stored (up)"});
+    out->push_back(
+        {"object.errors", errors_.load(), "object requests that failed"});
+    out->push_back(
+        {"object.listed", listed_.load(), "objects found by --listBlocks"});
+    store_->CollectStats(out);
   }
 
  private:

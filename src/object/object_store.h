@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "store/stat_entry.h"
 #include "util/status.h"
 
 namespace usbd {
@@ -123,6 +124,10 @@ class ObjectStore {
 
   // Whether List is supported, without any I/O.
   virtual bool CanList() const = 0;
+
+  // Appends this store's own counters (the HTTP stores': responses by
+  // status class); none by default. Safe to call concurrently with I/O.
+  virtual void CollectStats(std::vector<StatEntry>*) const {}
 };
 
 }  // namespace usbd

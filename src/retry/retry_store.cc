@@ -68,10 +68,15 @@ class RetryStore : public ForwardingStore {
 
   void CollectStats(std::vector<StatEntry>* out) const override {
     const RetryStats stats = policy_.stats();
-    out->push_back({"retry.retries", stats.retries});
-    out->push_back({"retry.recovered", stats.recovered});
-    out->push_back({"retry.giveups", stats.giveups});
-    out->push_back({"retry.corrupt", stats.corrupt});
+    out->push_back(
+        {"retry.retries", stats.retries, "attempts after the first one"});
+    out->push_back({"retry.recovered", stats.recovered,
+                    "operations that succeeded after retrying"});
+    out->push_back(
+        {"retry.giveups", stats.giveups,
+         "operations failed with EIO once the retry budget was spent"});
+    out->push_back({"retry.corrupt", stats.corrupt,
+                    "attempts that read an object failing its checksum"});
     ForwardingStore::CollectStats(out);
   }
 

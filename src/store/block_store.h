@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "store/stat_entry.h"
 #include "util/hex.h"
 #include "util/status.h"
 
@@ -118,12 +119,6 @@ inline std::string DescribeBlock(uint64_t block) {
 
 // Names a block's object in messages: "object vol1/0000000c".
 using ObjectNamer = std::function<std::string(uint64_t block)>;
-
-// One named counter, reported by `--statsFilename` and the tests.
-struct StatEntry {
-  std::string name;  // "layer.counter"
-  uint64_t value;
-};
 
 class BlockStore {
  public:

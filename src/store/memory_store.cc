@@ -101,9 +101,9 @@ class MemoryStore : public BlockStore {
   }
 
   void CollectStats(std::vector<StatEntry>* out) const override {
-    out->push_back({"memory.reads", reads_.load()});
-    out->push_back({"memory.writes", writes_.load()});
-    out->push_back({"memory.trims", trims_.load()});
+    out->push_back({"memory.reads", reads_.load(), "block reads"});
+    out->push_back({"memory.writes", writes_.load(), "block writes"});
+    out->push_back({"memory.trims", trims_.load(), "block trims"});
   }
 
   Status ReadObject(uint64_t block, std::vector<uint8_t>* object) override {

@@ -23,7 +23,8 @@ class ZeroStore : public ForwardingStore {
   }
 
   void CollectStats(std::vector<StatEntry>* out) const override {
-    out->push_back({"zero.writes_as_trim", zero_writes_.load()});
+    out->push_back({"zero.writes_as_trim", zero_writes_.load(),
+                    "all-zero block writes stored as trims"});
     ForwardingStore::CollectStats(out);
   }
 

@@ -1,5 +1,6 @@
 #include "util/fd.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -112,6 +113,22 @@ Status CheckCanCreate(const std::string& path, const std::string& what) {
     return ErrnoStatus(what + ": cannot create " + path);
   }
   return Status::Ok();
+}
+
+Status ReplaceFile(const std::string& path, std::string_view content) {
+  const std::string temp = path + ".tmp";
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus("cannot create " + temp);
+  Status status =
+      WriteAll(fd.get(), {reinterpret_cast<const uint8_t*>(content.data()),
+                          content.size()})
+          .WithContext(temp);
+  fd.Reset();
+  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+    status = ErrnoStatus("cannot rename " + temp + " to " + path);
+  }
+  if (!status.ok()) ::unlink(temp.c_str());
+  return status;
 }
 
 }  // namespace usbd

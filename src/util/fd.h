@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "util/status.h"
 
@@ -56,6 +57,12 @@ std::string DirectoryOf(const std::string& path);
 // start with `what` ("--listen: directory /run/x: No such file or
 // directory").
 Status CheckCanCreate(const std::string& path, const std::string& what);
+
+// Replaces the file `path` with `content` so that a reader sees the old
+// file or the new one whole, never a part: written to "PATH.tmp" and
+// renamed over it. Not synced to disk: for files that readers poll (a pid
+// file, statistics), not for data.
+Status ReplaceFile(const std::string& path, std::string_view content);
 
 }  // namespace usbd
 

@@ -21,6 +21,11 @@ std::optional<uint64_t> ParseDecimal(std::string_view text,
 // 256k, 1M, 3G, 1T, ... (k = 1024). The inverse of config's ParseSize.
 std::string FormatSize(uint64_t bytes);
 
+// Percent-encodes every byte but A-Z a-z 0-9 - _ . ~ (and '/' when
+// `keep_slash`): RFC 3986's unreserved characters, as AWS signing and the
+// NBD URI format require.
+std::string UriEncode(std::string_view s, bool keep_slash);
+
 }  // namespace usbd
 
 #endif  // USBD_UTIL_STRINGS_H_

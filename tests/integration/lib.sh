@@ -77,6 +77,18 @@ stop_usbd() {
   [ $status -eq 0 ] || fail "usbd exited with status $status after SIGTERM"
 }
 
+# wait_for_line FILE PATTERN SECONDS: returns 0 once FILE has a line
+# matching the grep PATTERN; 1 when $USBD_PID exits or the time is up.
+wait_for_line() {
+  local i
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$USBD_PID" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
 # start_named NAME ARGS...: a usbd on $TMP/NAME.sock; sets NAME_PID, NAME_URI.
 start_named() {
   local name=$1
@@ -89,13 +101,8 @@ start_named() {
   # The socket exists before the store has started (--listBlocks survey,
   # mount token): wait for the "serving" line so no request of the start
   # meets the faults a test sets next.
-  local i
-  for ((i = 0; i < 300; i++)); do
-    grep -q "usbd\[$USBD_PID\]: info: serving " "$TMP/usbd.log" && return 0
-    kill -0 "$USBD_PID" 2>/dev/null || fail "usbd $* exited during start"
-    sleep 0.05
-  done
-  fail "usbd $* did not log 'serving' within 15 s"
+  wait_for_line "$TMP/usbd.log" "usbd\[$USBD_PID\]: info: serving " 15 ||
+    fail "usbd $* did not log 'serving' (it exited, or not within 15 s)"
 }
 stop_named() {  # NAME: SIGTERM, expects exit 0
   local var="${1}_PID"

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 
 #include "testing/test_http_server.h"
 
@@ -180,10 +181,39 @@ TEST(HttpStatusErrorTest, ClassifiesStatusCodes) {
   EXPECT_EQ(denied.message(), "GET k: HTTP 403: AccessDenied");
 }
 
-TEST(UriEncodeTest, EncodesReservedCharacters) {
-  EXPECT_EQ(UriEncode("a b/c$~", true), "a%20b/c%24~");
-  EXPECT_EQ(UriEncode("a b/c", false), "a%20b%2Fc");
-  EXPECT_EQ(UriEncode("\xc3\xa9", false), "%C3%A9");
+TEST(CurlClientTest, CountsResponsesByStatusClassAndTransportErrors) {
+  TestHttpServer server([](const ReceivedRequest& r) {
+    if (r.target == "/missing") return Respond(404);
+    if (r.target == "/busy") return Respond(503);
+    if (r.target == "/moved") return Respond(301, "", "Location: /k\r\n");
+    return Respond(200);
+  });
+  int closed_port;
+  {
+    TestHttpServer gone([](const ReceivedRequest&) { return Respond(200); });
+    closed_port = gone.port();
+  }
+  CurlClient client(FastOptions());
+  for (const char* path : {"k", "k", "missing", "busy", "moved"}) {
+    ASSERT_TRUE(Get(client, server.url() + path).ok()) << path;
+  }
+  EXPECT_FALSE(
+      Get(client, "http://127.0.0.1:" + std::to_string(closed_port) + "/k")
+          .ok());
+  std::vector<StatEntry> stats;
+  client.CollectStats(&stats);
+  std::map<std::string, uint64_t> by_name;
+  for (const StatEntry& entry : stats) {
+    by_name[entry.name] = entry.value;
+    EXPECT_NE(std::string(entry.help), "") << entry.name;
+  }
+  EXPECT_EQ(by_name,
+            (std::map<std::string, uint64_t>{{"http.responses_1xx", 0},
+                                             {"http.responses_2xx", 2},
+                                             {"http.responses_3xx", 1},
+                                             {"http.responses_4xx", 1},
+                                             {"http.responses_5xx", 1},
+                                             {"http.transport_errors", 1}}));
 }
 
 TEST(Base64Test, PadsCorrectly) {

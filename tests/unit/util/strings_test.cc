@@ -44,5 +44,11 @@ TEST(FormatSizeTest, UsesTheLargestExactUnit) {
   EXPECT_EQ(FormatSize(uint64_t{1} << 63), "8E");
 }
 
+TEST(UriEncodeTest, EncodesReservedCharacters) {
+  EXPECT_EQ(UriEncode("a b/c$~", true), "a%20b/c%24~");
+  EXPECT_EQ(UriEncode("a b/c", false), "a%20b%2Fc");
+  EXPECT_EQ(UriEncode("\xc3\xa9", false), "%C3%A9");
+}
+
 }  // namespace
 }  // namespace usbd
