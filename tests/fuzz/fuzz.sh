@@ -20,7 +20,7 @@ build() {  # NAME SOURCES... [-lLIBS]: builds $tmp/NAME from tests/fuzz/NAME.cc
   if ! "$clangxx" -std=c++20 -g -O1 -D_GNU_SOURCE -I"$src" -pthread \
       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
       "$top_srcdir/tests/fuzz/$name.cc" "$@" \
-      "$src"/util/status.cc "$src"/util/log.cc \
+      "$src"/util/status.cc "$src"/util/log.cc "$src"/util/strings.cc \
       -o "$tmp/$name" 2>"$tmp/$name.build.log"; then
     if grep -qi "libclang_rt.fuzzer\|cannot find -l.*fuzzer" "$tmp/$name.build.log"; then
       echo "SKIP: clang's libFuzzer runtime is missing (Debian package libclang-rt-14-dev)" >&2
@@ -62,6 +62,6 @@ mkdir -p "$tmp/corpus_object"
 USBD_FUZZ_SEEDS="$tmp/corpus_object" "$tmp/fuzz_object"
 run fuzz_object "${FUZZ_OBJECT_SECONDS:-${FUZZ_SECONDS:-20}}" "$tmp/corpus_object"
 
-build fuzz_s3_xml "$src"/http/s3_xml.cc "$src"/util/strings.cc
+build fuzz_s3_xml "$src"/http/s3_xml.cc
 mkdir -p "$tmp/corpus_xml"
 run fuzz_s3_xml "${FUZZ_XML_SECONDS:-10}" "$tmp/corpus_xml"

@@ -45,7 +45,7 @@ make_random_file "$TMP/random" $((16 * MIB))
 { cat "$TMP/random"; (yes 'usbd statistics test line' || true) | head -c $((16 * MIB)); } \
   >"$TMP/data"
 
-start_named a "${H[@]}" --statsInterval=1 --size=64M "$VOL"
+start_named a "${H[@]}" --statsInterval=1 --size=32M "$VOL"
 [ -s "$STATS" ] && [ -s "$PROM" ] || fail "no statistics files once serving"
 [ "$(stat_of cache.writes)" -eq 0 ] || fail "cache.writes before any write"
 lines=$(wc -l <"$STATS")

@@ -6,7 +6,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -209,6 +211,67 @@ TEST(S3backerOptionsTest, EveryS3backerOptionHasAnAnswer) {
   for (const S3backerOption& o : S3backerOptions()) {
     EXPECT_EQ(FindOption(o.name), nullptr) << o.name;
   }
+}
+
+}  // namespace
+}  // namespace usbd
+
+namespace usbd {
+namespace {
+
+using namespace usbd::options_internal;  // NOLINT
+
+// The man page's S3BACKER OPTIONS list says, for each of s3backer's options,
+// what the code does: a ".\" s3backer-option NAME CLASS" line before each
+// entry, CLASS "same" or "differs" for usbd's own options, "ignored" or
+// "refused" for the answered ones, with the answer's reason in the text.
+TEST(S3backerOptionsTest, TheManPageListSaysWhatTheCodeDoes) {
+  const char* top = std::getenv("top_srcdir");
+  const std::string root = top != nullptr ? top : ".";
+  std::ifstream list(root + "/tests/data/s3backer-options.txt");
+  std::set<std::string> names;
+  std::string line;
+  while (std::getline(list, line)) {
+    if (!line.empty() && line[0] != '#') names.insert(line);
+  }
+  std::ifstream man(root + "/man/usbd.8");
+  ASSERT_TRUE(man) << "man/usbd.8";
+  std::string page((std::istreambuf_iterator<char>(man)), {});
+  std::set<std::string> listed;
+  const std::string marker = ".\\\" s3backer-option ";
+  for (size_t at = page.find(marker); at != std::string::npos;
+       at = page.find(marker, at + 1)) {
+    std::istringstream fields(page.substr(
+        at + marker.size(), page.find('\n', at) - at - marker.size()));
+    std::string name, kind;
+    fields >> name >> kind;
+    listed.insert(name);
+    const S3backerOption* answered = FindS3backerOption(name);
+    if (kind == "same" || kind == "differs") {
+      EXPECT_NE(FindOption(name), nullptr) << name << " is not usbd's";
+    } else if (kind == "ignored" || kind == "refused") {
+      ASSERT_NE(answered, nullptr) << name << " has no answer in the code";
+      EXPECT_EQ(answered->answer, kind == "ignored" ? S3backerAnswer::kIgnored
+                                                    : S3backerAnswer::kRefused)
+          << name;
+      // The entry's text (troff escapes of '-' removed) starts with the
+      // code's reason.
+      std::string text = page.substr(page.find(".TP\n", at));
+      text = text.substr(text.find('\n', 4) + 1);
+      text = text.substr(0, text.find("\n.\\\""));
+      std::string plain;
+      for (size_t i = 0; i < text.size(); ++i) {
+        if (text.compare(i, 2, "\\-") == 0) continue;  // "\-" is '-'
+        plain += text[i] == '\n' ? ' ' : text[i];
+      }
+      std::string reason = answered->reason;
+      EXPECT_NE(plain.find(reason.substr(1, 30)), std::string::npos)
+          << name << ": '" << plain << "' does not give '" << reason << "'";
+    } else {
+      ADD_FAILURE() << name << ": unknown class " << kind;
+    }
+  }
+  EXPECT_EQ(listed, names);
 }
 
 }  // namespace
