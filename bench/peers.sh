@@ -5,7 +5,8 @@
 #
 #   bench/peers.sh [--usbd=PATH] [--size=SIZE] [--s3-size=SIZE] [--runtime=S]
 #                  [--rounds=N] [--groups=LIST] [--dir=DIR] [--tree=DIR]
-#                  [--usbd-args=ARGS] [--quick] [--install] [--no-record] [--keep]
+#                  [--usbd-args=ARGS] [--latency=MS] [--bandwidth=MBIT]
+#                  [--quick] [--install] [--no-record] [--keep]
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +23,8 @@ install=0
 record=1
 keep=0
 usbd_args=()
+latency=0
+bandwidth=
 bench_cache=${XDG_CACHE_HOME:-$HOME/.cache}/usbd-bench  # s3rver, from npm
 cache_blocks=1000   # the http and s3 groups: s3backer's default --blockCacheSize
 full_cache=8192     # the full group: 2 GiB of cache file, more than --size
@@ -51,6 +54,11 @@ usage() {
   --dir=DIR     where the volumes, files and servers' trees live (default: a
                 fresh directory in /dev/shm if it exists, else in $TMPDIR)
   --usbd-args=ARGS  extra options for every usbd peer
+  --latency=MS  put tests/tools/latency_proxy between every peer and nginx
+                (the http and fullw rows): MS of round trip on each request
+                and each connection, as an S3 endpoint at a distance
+                (default 0: no proxy)
+  --bandwidth=MBIT  with the proxy, cap each connection's direction at MBIT
   --quick       --size=128M --s3-size=64M --runtime=3 --rounds=1: checks
                 that it works
   --install     apt-get install the missing peers (nbdkit, its python plugin
@@ -72,6 +80,8 @@ for arg in "$@"; do
     --tree=*) tree=${arg#*=} ;;
     --dir=*) base_dir=${arg#*=} ;;
     --usbd-args=*) read -r -a usbd_args <<<"${arg#*=}" ;;
+    --latency=*) latency=${arg#*=} ;;
+    --bandwidth=*) bandwidth=${arg#*=} ;;
     --quick) size=128M s3_size=64M runtime=3 rounds=1 ;;
     --install) install=1 ;;
     --no-record) record=0 ;;
@@ -206,6 +216,13 @@ declare -a fullw_peers=()
 if want_group http || want_group full; then
   if [[ -n $NGINX ]]; then
     start_nginx_dav
+    if [[ $latency != 0 || -n $bandwidth ]]; then
+      LATENCY_PROXY=$top_srcdir/tests/tools/latency_proxy
+      [[ -x $LATENCY_PROXY ]] || make -C "$top_srcdir" tests/tools/latency_proxy >/dev/null
+      start_latency_proxy "127.0.0.1:$NGINX_PORT" "$latency" $bandwidth
+      NGINX_PORT=$LATENCY_PORT
+      NGINX_URL=http://127.0.0.1:$NGINX_PORT/
+    fi
     if want_group http; then
       http_peers=(usbd-http)
       have_s3backer http s3backer-http && http_peers+=(s3backer-http)
@@ -644,7 +661,7 @@ fi
 start_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 fstype=$(stat -f -c %T "$work")
-settings="size $size (moto group $s3_size) written, read cold and warm, volumes twice that (at least 1G), 256 KiB blocks; fio data 50% compressible; random rows 4k qd32 best of $rounds x $slice s; untar ${tree_desc:-skipped}; data and servers on $fstype; http and s3 groups: memory caches of $cache_blocks blocks on both, no codec; full group: cache file of $full_cache blocks, usbd --compress (zstd 1) --encrypt (AES-256-GCM), s3backer --compress=1 (zlib) --encrypt (AES-128-CBC); usbd args: ${usbd_args[*]:-none}"
+settings="nginx at ${latency} ms round trip${bandwidth:+, $bandwidth Mbit/s per connection} (tests/tools/latency_proxy); size $size (moto group $s3_size) written, read cold and warm, volumes twice that (at least 1G), 256 KiB blocks; fio data 50% compressible; random rows 4k qd32 best of $rounds x $slice s; untar ${tree_desc:-skipped}; data and servers on $fstype; http and s3 groups: memory caches of $cache_blocks blocks on both, no codec; full group: cache file of $full_cache blocks, usbd --compress (zstd 1) --encrypt (AES-256-GCM), s3backer --compress=1 (zlib) --encrypt (AES-128-CBC); usbd args: ${usbd_args[*]:-none}"
 echo "$start_date; $settings"
 
 # Each group's data goes once the group is done: on tmpfs it is RAM, and a

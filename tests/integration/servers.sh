@@ -389,6 +389,27 @@ start_fault_proxy() {
   export PROXY_PORT PROXY_PID PROXY_URL
 }
 
+# start_latency_proxy HOST:PORT DELAY_MS [MBIT_PER_S]: tests/tools/latency_proxy
+# (built by make check) in front of HOST:PORT, holding every byte DELAY_MS/2
+# in each direction, on a free port; sets LATENCY_PORT, LATENCY_PID.
+LATENCY_PROXY=${top_builddir:-$top_srcdir}/tests/tools/latency_proxy
+start_latency_proxy() {
+  [ -x "$LATENCY_PROXY" ] || fail "no $LATENCY_PROXY (make tests/tools/latency_proxy)"
+  rm -f "$TMP/latency.out"
+  "$LATENCY_PROXY" 0 "$@" >"$TMP/latency.out" 2>&1 &
+  LATENCY_PID=$!
+  on_exit "kill $LATENCY_PID"
+  local i
+  for ((i = 0; i < 150; i++)); do
+    LATENCY_PORT=$(sed -n 's/^listening //p' "$TMP/latency.out")
+    [ -n "$LATENCY_PORT" ] && return 0
+    kill -0 "$LATENCY_PID" 2>/dev/null ||
+      fail "latency_proxy exited: $(cat "$TMP/latency.out")"
+    sleep 0.1
+  done
+  fail "latency_proxy did not start within 15 s"
+}
+
 # stop_fault_proxy: kills it (its address then refuses connections).
 stop_fault_proxy() {
   [ -n "${PROXY_PID:-}" ] || return 0
