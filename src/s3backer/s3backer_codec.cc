@@ -102,6 +102,8 @@ Result<std::unique_ptr<S3backerCipher>> S3backerCipher::New(
                              static_cast<int>(length), kPbkdf2Rounds,
                              static_cast<int>(length), ivkey) == 1;
   std::unique_ptr<S3backerCipher> made(new S3backerCipher());
+  made->mac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  ok = ok && made->mac_ != nullptr;
   if (ok) {
     made->name_ = name;
     made->evp_ = evp;
@@ -116,12 +118,11 @@ Result<std::unique_ptr<S3backerCipher>> S3backerCipher::New(
   return made;
 }
 
-S3backerCipher::~S3backerCipher() = default;
+S3backerCipher::~S3backerCipher() { EVP_MAC_free(static_cast<EVP_MAC*>(mac_)); }
 
 std::string S3backerCipher::Hmac(uint64_t block,
                                  std::span<const uint8_t> sealed) const {
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(static_cast<EVP_MAC*>(mac_));
   char digest_name[] = "SHA1";
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
@@ -140,7 +141,6 @@ std::string S3backerCipher::Hmac(uint64_t block,
             EVP_MAC_update(ctx, sealed.data(), sealed.size()) == 1 &&
             EVP_MAC_final(ctx, out, &out_size, sizeof(out)) == 1;
   EVP_MAC_CTX_free(ctx);
-  EVP_MAC_free(mac);
   if (!ok) return "";
   return HexBytes(std::span<const uint8_t>(out, out_size));
 }
@@ -257,7 +257,7 @@ Status EncodeS3backerBlock(uint64_t block, std::span<const uint8_t> raw,
   return Status::Ok();
 }
 
-Status DecodeS3backerBlock(uint64_t block, const StoredObject& object,
+Status DecodeS3backerBlock(uint64_t block, StoredObject object,
                            uint32_t block_size, const S3backerCipher* cipher,
                            std::vector<uint8_t>* raw) {
   const std::string name = DescribeBlock(block) + " (s3backer's)";
@@ -274,7 +274,7 @@ Status DecodeS3backerBlock(uint64_t block, const StoredObject& object,
       start = comma + 1;
     }
   }
-  std::vector<uint8_t> data = object.data, next;
+  std::vector<uint8_t> data = std::move(object.data), next;
   bool encrypted = false;
   // The last encoding applied is undone first.
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {

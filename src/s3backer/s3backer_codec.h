@@ -94,6 +94,7 @@ class S3backerCipher {
 
   std::string name_;
   const void* evp_ = nullptr;  // const EVP_CIPHER*
+  void* mac_ = nullptr;        // EVP_MAC* (HMAC), fetched once
   SecretString key_, ivkey_;
 };
 
@@ -104,6 +105,9 @@ class S3backerCipher {
 struct S3backerEncoding {
   int deflate_level = 0;
   std::shared_ptr<const S3backerCipher> cipher;  // null: not encrypted
+
+  // Blocks are stored as they are, with no Content-Encoding.
+  bool raw() const { return deflate_level == 0 && !cipher; }
 };
 
 // Block `block` as s3backer stores it under `encoding`: the object bytes
@@ -119,7 +123,7 @@ Status EncodeS3backerBlock(uint64_t block, std::span<const uint8_t> raw,
 // encrypted block without it, or an unencrypted block with it, is EIO
 // naming the reason. Undecodable objects are Status::Corrupt (a retry may
 // fetch an intact copy); the messages name the block.
-Status DecodeS3backerBlock(uint64_t block, const StoredObject& object,
+Status DecodeS3backerBlock(uint64_t block, StoredObject object,
                            uint32_t block_size, const S3backerCipher* cipher,
                            std::vector<uint8_t>* raw);
 

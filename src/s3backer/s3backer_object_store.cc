@@ -40,8 +40,12 @@ class S3backerObjectStore : public ObjectStore {
     }
     std::vector<uint8_t> object;
     ObjectHeaders headers;
-    USBD_RETURN_IF_ERROR(
-        EncodeS3backerBlock(block, data, options_.encoding, &object, &headers));
+    std::span<const uint8_t> body = data;  // a raw block goes as it is
+    if (!options_.encoding.raw()) {
+      USBD_RETURN_IF_ERROR(EncodeS3backerBlock(block, data, options_.encoding,
+                                               &object, &headers));
+      body = object;
+    }
     if (block == 0) {
       const Geometry& g = options_.geometry;
       headers.emplace_back("x-amz-meta-s3backer-blocksize",
@@ -49,7 +53,7 @@ class S3backerObjectStore : public ObjectStore {
       headers.emplace_back("x-amz-meta-s3backer-filesize",
                            std::to_string(g.block_size * g.block_count));
     }
-    return inner_->PutWithHeaders(key, object, headers);
+    return inner_->PutWithHeaders(key, body, headers);
   }
 
   Status Delete(const std::string& key) override { return inner_->Delete(key); }
@@ -65,6 +69,9 @@ class S3backerObjectStore : public ObjectStore {
     return inner_->List(prefix, callback);
   }
   bool CanList() const override { return inner_->CanList(); }
+  void CollectStats(std::vector<StatEntry>* out) const override {
+    inner_->CollectStats(out);
+  }
 
  private:
   bool IsBlock(const std::string& key, uint64_t* block) const {

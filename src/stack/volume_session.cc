@@ -118,8 +118,8 @@ Result<std::shared_ptr<const S3backerCipher>> OpenS3backerCipher(
       }));
   if (!object) return shared;
   std::vector<uint8_t> raw;
-  Status decoded = DecodeS3backerBlock(block, *object, volume.block_size,
-                                       shared.get(), &raw);
+  Status decoded = DecodeS3backerBlock(block, std::move(*object),
+                                       volume.block_size, shared.get(), &raw);
   if (decoded.corrupt()) {
     return Status::Error(EACCES, "volume " + options.export_name +
                                      ": wrong password? " + decoded.message());

@@ -16,14 +16,7 @@ namespace usbd {
 namespace {
 
 constexpr std::string_view kMagic = "usbd-volume";
-constexpr uint64_t kMinBlockSize = 512;
-constexpr uint64_t kMaxBlockSize = uint64_t{1} << 31;
 constexpr unsigned kDeleteThreads = 16;
-
-bool IsValidBlockSize(uint64_t size) {
-  return size >= kMinBlockSize && size <= kMaxBlockSize &&
-         (size & (size - 1)) == 0;
-}
 
 // codec and cipher names: [a-z0-9-]+.
 bool IsName(std::string_view text) {
@@ -48,46 +41,6 @@ struct Context {
 };
 
 constexpr std::string_view kCodecLevelKey = "x-codec-level";
-
-// What s3backer records on the block objects it writes: on block 0, the
-// volume's block size and size (x-amz-meta-s3backer-blocksize, -filesize);
-// on every block, in Content-Encoding, whether it is compressed
-// ("deflate") or encrypted ("encrypt-CIPHER").
-struct S3backerBlock {
-  uint64_t size = 0;  // 0: no geometry recorded on this object
-  uint32_t block_size = 0;
-  std::string encoding;
-};
-
-// The s3backer headers of the object `key` (nothing recorded when it has
-// none: another tool, a store that keeps no headers, no such object).
-Result<S3backerBlock> ReadS3backerBlock(const Context& c,
-                                        const std::string& key) {
-  std::optional<ObjectHeaders> headers;
-  Status status = RetryWithBackoff(c.retry, "HEAD '" + key + "'", [&] {
-    auto got = c.store.HeadHeaders(key);
-    if (!got.ok()) return got.status();
-    headers = std::move(got).value();
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
-  S3backerBlock block;
-  if (!headers) return block;
-  std::optional<uint64_t> size, block_size;
-  for (const auto& [name, value] : *headers) {
-    if (name == "x-amz-meta-s3backer-filesize") size = ParseDecimal(value);
-    if (name == "x-amz-meta-s3backer-blocksize") {
-      block_size = ParseDecimal(value);
-    }
-    if (name == "content-encoding") block.encoding = value;
-  }
-  if (size && block_size && IsValidBlockSize(*block_size) && *size != 0 &&
-      *size % *block_size == 0) {
-    block.size = *size;
-    block.block_size = static_cast<uint32_t>(*block_size);
-  }
-  return block;
-}
 
 Status CheckRequestNames(const VolumeRequest& request) {
   Codec codec;
@@ -279,7 +232,7 @@ Result<OpenedVolume> CreateVolume(const Context& c,
     const std::string first = BlockObjectKey(c.prefix, (*block)->naming, 0);
     if (first != keys[0]) keys.push_back(first);
     for (const std::string& key : keys) {
-      auto found = ReadS3backerBlock(c, key);
+      auto found = ReadS3backerBlock(c.store, key, c.retry);
       if (!found.ok()) return found.status();
       if (found->size != 0) s3backer = *found;
       if (encoding.empty() && !found->encoding.empty()) {
@@ -588,7 +541,7 @@ Result<VolumeMetadata> ParseVolumeMetadata(std::span<const uint8_t> bytes,
       m.size = *v;
     } else if (name == "block_size") {
       auto v = ParseDecimal(value);
-      if (!v || !IsValidBlockSize(*v)) {
+      if (!v || !IsValidVolumeBlockSize(*v)) {
         return bad("a power of two from 512 to 2G");
       }
       m.block_size = static_cast<uint32_t>(*v);
@@ -650,7 +603,7 @@ Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
                                         const std::string& prefix,
                                         const VolumeRequest& request,
                                         const RetryOptions& retry) {
-  if (request.block_size != 0 && !IsValidBlockSize(request.block_size)) {
+  if (request.block_size != 0 && !IsValidVolumeBlockSize(request.block_size)) {
     return Status::Invalid("--blockSize " + std::to_string(request.block_size) +
                            " is not a power of two from 512 to 2G");
   }
@@ -666,41 +619,6 @@ Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
   auto encoding = RecordedEncoding(c, *recorded);
   if (!encoding.ok()) return encoding.status();
   return ReconcileVolume(c, *recorded, *encoding, request);
-}
-
-Result<std::optional<FoundBlock>> FindBlockObject(ObjectStore& store,
-                                                  const std::string& prefix,
-                                                  const RetryOptions& retry) {
-  std::optional<FoundBlock> found;
-  if (store.CanList()) {
-    Status status = RetryWithBackoff(retry, "listing '" + prefix + "'", [&] {
-      return store.List(prefix, [&](const ObjectInfo& info) {
-        uint64_t block;
-        for (BlockNaming naming : kAllBlockNamings) {
-          if (ParseBlockObjectKey(prefix, naming, info.key, &block)) {
-            found = FoundBlock{info.key, naming};
-            return false;
-          }
-        }
-        return true;
-      });
-    });
-    if (!status.ok()) return status;
-    return found;
-  }
-  for (BlockNaming naming : kAllBlockNamings) {
-    std::string key = BlockObjectKey(prefix, naming, 0);
-    std::optional<uint64_t> size;
-    Status status = RetryWithBackoff(retry, "HEAD '" + key + "'", [&] {
-      auto head = store.Head(key);
-      if (!head.ok()) return head.status();
-      size = *head;
-      return Status::Ok();
-    });
-    if (!status.ok()) return status;
-    if (size) return std::optional<FoundBlock>(FoundBlock{key, naming});
-  }
-  return found;
 }
 
 }  // namespace usbd

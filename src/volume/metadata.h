@@ -139,6 +139,7 @@
 #include "retry/retry_policy.h"
 #include "store/block_store.h"
 #include "util/status.h"
+#include "volume/found_blocks.h"
 
 namespace usbd {
 
@@ -228,20 +229,6 @@ Result<OpenedVolume> OpenOrCreateVolume(ObjectStore& store,
                                         const std::string& prefix,
                                         const VolumeRequest& request,
                                         const RetryOptions& retry);
-
-// One block object found under a prefix, and the naming its key is in.
-struct FoundBlock {
-  std::string key;
-  BlockNaming naming = BlockNaming::kPlain;
-};
-
-// One block object of the volume under `prefix` in any naming (usbd's or
-// s3backer's, kAllBlockNamings), or nullopt when there is none. Lists when
-// the store can (stopping at the first block), else HEADs block 0 in every
-// naming (then nullopt is not proof of an empty volume).
-Result<std::optional<FoundBlock>> FindBlockObject(ObjectStore& store,
-                                                  const std::string& prefix,
-                                                  const RetryOptions& retry);
 
 }  // namespace usbd
 
